@@ -1,0 +1,62 @@
+/**
+ * CLI argv → { command, positional, flags }. Flags are `--<knob>` (`--port 80`, `--port=80`);
+ * boolean knobs also take `--<knob>` alone and `--no-<knob>`. Unknown flags are errors.
+ */
+import { KNOBS, knobByName } from './knobs'
+import { KnobError } from './values'
+
+export interface ParsedArgv {
+  command?: string
+  positional: string[]
+  flags: Record<string, string | boolean>
+  /** Non-knob switches: --json, --help, --version. */
+  switches: Set<string>
+}
+
+const SWITCHES = new Set(['json', 'help', 'version'])
+
+export function parseArgv (argv: readonly string[]): ParsedArgv {
+  const result: ParsedArgv = { positional: [], flags: {}, switches: new Set() }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--') { result.positional.push(...argv.slice(i + 1)); break }
+    if (arg === '-h') { result.switches.add('help'); continue }
+    if (arg === '-v' || arg === '-V') { result.switches.add('version'); continue }
+    if (!arg.startsWith('--')) {
+      if (result.command === undefined && result.positional.length === 0 && !arg.includes('/') && !arg.includes('.')) result.command = arg
+      else result.positional.push(arg)
+      continue
+    }
+    const eq = arg.indexOf('=')
+    let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
+    let inline: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1)
+    if (SWITCHES.has(name) && inline === undefined) { result.switches.add(name); continue }
+    let negated = false
+    if (name.startsWith('no-') && knobByName(name) === undefined) { negated = true; name = name.slice(3) }
+    const knob = knobByName(name)
+    if (knob === undefined) {
+      throw new KnobError(`unknown flag --${name}; accepted: ${KNOBS.map((k) => `--${k.name}`).join(', ')}, --json, --help, --version`)
+    }
+    if (knob.kind === 'boolean') {
+      if (negated) {
+        if (inline !== undefined) throw new KnobError(`--no-${name} takes no value; accepted: --${name}, --${name}=<bool>, --no-${name}`)
+        result.flags[name] = false
+      } else if (inline !== undefined) {
+        result.flags[name] = inline
+      } else if (argv[i + 1] !== undefined && /^(1|0|true|false|yes|no|on|off)$/i.test(argv[i + 1])) {
+        result.flags[name] = argv[++i]
+      } else {
+        result.flags[name] = true
+      }
+      continue
+    }
+    if (negated) throw new KnobError(`--no-${name} is only for boolean knobs; accepted: --${name} <value>`)
+    if (inline === undefined) {
+      inline = argv[i + 1]
+      if (inline === undefined || inline.startsWith('--')) throw new KnobError(`--${name} needs a value`)
+      i++
+    }
+    result.flags[name] = inline
+  }
+  return result
+}

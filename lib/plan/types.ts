@@ -1,0 +1,79 @@
+/**
+ * The resolved plan: everything the launcher decided, with where each value came from.
+ * Produced by planServer() (pure), consumed by lib/server (one tuned process) and lib/cluster
+ * (the supervisor). It is plain JSON so the primary can hand it to workers through the env.
+ */
+import type { ListenAddress } from '../config/knobs'
+
+export interface Resources {
+  cpus: number
+  memoryMb: number
+  /** One line: where the numbers came from, e.g. "cgroup v2 (cpu.max 150000/100000, memory.max)" or "host". */
+  source: string
+  /** Per-figure detail for `prodserver config`. */
+  detail?: { cpus: string, memory: string }
+}
+
+export interface WorkerFormula {
+  cpuBased: number // 2*cpus + 1
+  ramBased: number // floor(memoryMb / workerMemoryMb)
+  optimal: number // max(1, min(cpuBased, ramBased))
+  /** Human-readable steps, as in the seed's worked examples. */
+  steps: string[]
+}
+
+export interface ServerPlan {
+  channelTimeoutMs: number
+  cleanupIntervalMs: number
+  connectionLimit: number
+  keepAliveTimeoutMs: number
+  headersTimeoutMs: number
+  requestTimeoutMs: number
+  recvBytes?: number
+  sendBytes?: number
+  urlScheme: 'http' | 'https'
+  trustedProxy?: string[]
+  ident?: string
+  exposeTracebacks: boolean
+  maxRequestBodySize?: number
+  maxRequestHeaderSize?: number
+}
+
+export type ListenPlan =
+  | { kind: 'tcp', addresses: ListenAddress[], backlog: number }
+  | { kind: 'unix', path: string, perms: number, backlog: number }
+
+export interface SupervisorPlan {
+  workerTimeoutMs: number
+  gracefulTimeoutMs: number
+  maxRequests: number
+  maxRequestsJitter: number
+}
+
+export interface SessionPlan {
+  /** What SESSION_STORE asks for. */
+  requested: 'auto' | 'redis' | 'file' | 'memory'
+  /** What would be picked if the app registers the plugin (before Redis is probed). */
+  expected: 'redis' | 'file' | 'memory'
+  reason: string
+}
+
+export interface Plan {
+  mode: 'single' | 'cluster'
+  workers: number
+  /** UV_THREADPOOL_SIZE of every process. */
+  threads: number
+  resources: Resources
+  formula: WorkerFormula
+  /** --max-old-space-size per worker, in MB, so N workers stay inside the memory they were sized for. */
+  heapMb: number
+  server: ServerPlan
+  listen: ListenPlan
+  supervisor: SupervisorPlan
+  sessions: SessionPlan
+  /** knob name (or derived value) → where it came from: flag, env name, option, default, formula, detected. */
+  sources: Record<string, string>
+  /** Waitress knobs that were set but mean nothing on Node. */
+  notApplicable: Record<string, string>
+  warnings: string[]
+}

@@ -1,0 +1,48 @@
+/**
+ * The contract every session store implements (Redis, file, memory). Promise-based and
+ * data-oriented; lib/sessions/adapter.ts turns it into the callback API @fastify/session calls.
+ *
+ * Shared rules (checked by the contract suite in test/stores-contract.test.ts):
+ * - Data is a JSON string end to end: every store serializes the same way, so tests on the memory
+ *   store see production semantics (no aliasing of live objects).
+ * - The store is the authority on expiry: `get` returns `expiresAt` (ms since epoch), never an
+ *   expired record.
+ * - `destroy` leaves a tombstone for `tombstoneMs`, and `set` on a tombstoned id is a silent no-op,
+ *   so a slower request that loaded the session before logout cannot bring it back.
+ * - `touch` extends the lifetime of an existing record and never creates one.
+ * - Ids are validated (isValidSessionId) before any I/O; an invalid id is a miss / no-op.
+ * - A missing record is `null` at once (no retries, no log line).
+ */
+export interface StoredSession {
+  /** The serialized session (JSON text). */
+  json: string
+  /** When the record expires, ms since epoch. */
+  expiresAt: number
+}
+
+export interface StoreCheck { ok: boolean, latencyMs?: number, error?: string }
+
+export interface SessionRecordStore {
+  readonly kind: 'redis' | 'file' | 'memory'
+  get (id: string): Promise<StoredSession | null>
+  set (id: string, json: string, ttlMs: number): Promise<void>
+  touch (id: string, ttlMs: number): Promise<void>
+  destroy (id: string): Promise<void>
+  /** Round trip to the backend (readiness); never throws. */
+  check (): Promise<StoreCheck>
+  /** Release timers/connections the store owns (not a client the user passed in). */
+  close (): Promise<void>
+}
+
+/** How long a destroyed id stays refused. Long enough to outlive any request still in flight. */
+export const DEFAULT_TOMBSTONE_MS = 10 * 60 * 1000
+
+/**
+ * @fastify/session's default ids are 32 base64url characters; custom generators get some room.
+ * Anything else (`../x`, absolute paths, NUL, dots, over-long) never reaches a path or a key.
+ */
+const SESSION_ID = /^[A-Za-z0-9_-]{16,128}$/
+
+export function isValidSessionId (id: unknown): id is string {
+  return typeof id === 'string' && SESSION_ID.test(id)
+}
