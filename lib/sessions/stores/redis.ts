@@ -1,0 +1,220 @@
+/**
+ * The Redis session store (ioredis; plain, TLS `rediss://`, Sentinel via `redisOptions`, or any
+ * `Redis` / `Cluster` client passed in).
+ *
+ * Layout in Redis: one string key per session, `<client keyPrefix><prefix><id>`, value = the
+ * session JSON text, expiry = the key's TTL (PX, milliseconds). A destroyed id holds TOMBSTONE for
+ * `tombstoneMs`, and `set` refuses to overwrite it (Lua, single key: Cluster-safe).
+ *
+ * Failure policy (DESIGN "a store failure answers 503 with Retry-After, never a hang"):
+ * every operation is bounded by `timeoutMs` with our own timer whatever the client's settings
+ * (research §3.3, pitfall 1), fails with StoreUnavailableError (statusCode 503), and a circuit
+ * breaker makes the following operations fail in ~0 ms until Redis is back (pitfall 2).
+ *
+ * Caveat: a timed-out operation cannot be cancelled. A write sent to a frozen server, or sitting in
+ * the offline queue of a user client (`maxRetriesPerRequest: null`, BullMQ style), may still be
+ * applied when Redis comes back although we reported it failed (measured: test (b) first version).
+ * That is harmless here: a late `set` cannot resurrect a destroyed session (tombstone), writes are
+ * whole-session and idempotent, and the breaker keeps at most one probe per cool-down in flight.
+ */
+import type { Redis, RedisOptions } from 'ioredis'
+import { withTimeout } from '../bounded'
+import { StoreUnavailableError } from '../errors'
+import { DEFAULT_TOMBSTONE_MS, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
+import { normalizeClient, type ClientHandle, type RedisClient, type StoreLog } from './redis/client'
+import { Breaker } from './redis/breaker'
+import { GET_WITH_TTL, SET_UNLESS_TOMBSTONE, TOMBSTONE, TOUCH_LIVE } from './redis/scripts'
+
+export type { StoreLog, RedisClient } from './redis/client'
+export { TOMBSTONE } from './redis/scripts'
+
+export interface RedisSessionStoreOptions {
+  /** `redis://` or `rediss://` (TLS) URL; we build and own the client. Exclusive with `client`. */
+  url?: string
+  /** An existing ioredis `Redis` or `Cluster`, configured any way; never closed, never modified. */
+  client?: RedisClient
+  /** Key prefix after the client's own `keyPrefix` (default `sess:`). */
+  prefix?: string
+  /** Bound on every operation, ms (default 1000, knob `session-redis-timeout`). */
+  timeoutMs?: number
+  /** How long a destroyed id is refused (default DEFAULT_TOMBSTONE_MS). */
+  tombstoneMs?: number
+  /** Fail-fast period after a failure before one probe is let through (default 1000 ms). */
+  breakerCooldownMs?: number
+  /** Extra ioredis options for the client built from `url` (TLS `ca`, `sentinels`, `name`…). */
+  redisOptions?: RedisOptions
+  /** pino-style logger (`fastify.log`): outage start/end and connection errors, redacted. */
+  log?: StoreLog
+}
+
+export class RedisSessionStore implements SessionRecordStore {
+  readonly kind = 'redis' as const
+  readonly prefix: string
+  readonly timeoutMs: number
+  readonly tombstoneMs: number
+  private readonly handle: ClientHandle
+  private readonly breaker: Breaker
+  private readonly log: StoreLog | undefined
+  private readonly offReady: () => void
+  private closed = false
+
+  constructor (opts: RedisSessionStoreOptions) {
+    this.prefix = opts.prefix ?? 'sess:'
+    this.timeoutMs = positive(opts.timeoutMs, 1000, 'timeoutMs')
+    this.tombstoneMs = positive(opts.tombstoneMs, DEFAULT_TOMBSTONE_MS, 'tombstoneMs')
+    this.log = opts.log
+    this.handle = normalizeClient({
+      url: opts.url, client: opts.client, timeoutMs: this.timeoutMs, log: opts.log, redisOptions: opts.redisOptions
+    })
+    this.breaker = new Breaker(positive(opts.breakerCooldownMs, 1000, 'breakerCooldownMs'))
+    // A (re)connected client closes the circuit at once: recovery after a restart does not wait
+    // for the cool-down.
+    this.offReady = this.handle.onReady(() => this.recovered())
+  }
+
+  /** The ioredis client in use (ours or the one passed in). */
+  get client (): RedisClient {
+    return this.handle.client
+  }
+
+  /** Where the store points, password redacted (for the plugin's "store chosen" log line). */
+  get description (): string {
+    return this.handle.describe
+  }
+
+  /**
+   * Boot step: resolve when the client is ready; reject with a StoreConnectError whose one-line
+   * message names REDIS_URL without its password when it is not ready within `bootTimeoutMs`.
+   * On rejection our own client stops reconnecting (the plugin fails the boot or falls back).
+   */
+  async connect (bootTimeoutMs = 5000): Promise<void> {
+    await this.handle.connect(bootTimeoutMs)
+  }
+
+  async get (id: string): Promise<StoredSession | null> {
+    if (!isValidSessionId(id)) return null
+    const key = this.prefix + id
+    const reply = await this.run('redis get', () => GET_WITH_TTL.run(this.handle.client, key, [TOMBSTONE]))
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string') return null
+    const ms = Number(reply[1])
+    // -1 = no TTL: not written by us (we always set PX); treat as never expiring.
+    return { json: reply[0], expiresAt: ms < 0 ? Number.MAX_SAFE_INTEGER : Date.now() + ms }
+  }
+
+  async set (id: string, json: string, ttlMs: number): Promise<void> {
+    if (!isValidSessionId(id)) return
+    if (typeof json !== 'string') throw new TypeError('RedisSessionStore.set: json must be a string')
+    const ttl = Number.isFinite(ttlMs) ? Math.ceil(ttlMs) : 0
+    const key = this.prefix + id
+    await this.run('redis set', () => SET_UNLESS_TOMBSTONE.run(this.handle.client, key, [json, ttl, TOMBSTONE]))
+  }
+
+  async touch (id: string, ttlMs: number): Promise<void> {
+    if (!isValidSessionId(id)) return
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) return
+    const key = this.prefix + id
+    await this.run('redis touch', () => TOUCH_LIVE.run(this.handle.client, key, [Math.ceil(ttlMs), TOMBSTONE]))
+  }
+
+  async destroy (id: string): Promise<void> {
+    if (!isValidSessionId(id)) return
+    const key = this.prefix + id
+    // Unconditional: a tombstone is written even when the key already expired, so a request that
+    // still holds the session in memory cannot save it back.
+    await this.run('redis destroy', () => (this.handle.client as Redis).set(key, TOMBSTONE, 'PX', this.tombstoneMs))
+  }
+
+  /** PING round trip; bypasses the breaker (it is a probe) and never throws. */
+  async check (): Promise<StoreCheck> {
+    if (this.closed) return { ok: false, error: 'store closed' }
+    const started = performance.now()
+    try {
+      await withTimeout(this.handle.warmup().then(async () => await this.handle.client.ping()), this.timeoutMs, 'redis ping')
+      const latencyMs = Math.round((performance.now() - started) * 100) / 100
+      this.recovered()
+      return { ok: true, latencyMs }
+    } catch (err) {
+      return { ok: false, error: this.describeError(err) }
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.offReady()
+    await this.handle.close()
+  }
+
+  /** Breaker + timeout + error mapping around one operation. */
+  private async run<T> (what: string, op: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreUnavailableError(new Error('session store closed'))
+    if (!this.breaker.admit()) throw new StoreUnavailableError(new CircuitOpenError())
+    let value: T
+    try {
+      // warmup() only matters for our own client before connect(); skip the extra promise otherwise.
+      const pending = this.handle.needsWarmup() ? this.handle.warmup().then(op) : op()
+      value = await withTimeout(pending, this.timeoutMs, what)
+    } catch (err) {
+      throw this.failed(err)
+    }
+    if (this.breaker.success()) this.logRecovered()
+    return value
+  }
+
+  private failed (err: unknown): StoreUnavailableError {
+    if (isServerAnswer(err)) {
+      // Redis answered (WRONGTYPE, OOM, NOPERM…): not an outage, so no fail-fast, but still a 503.
+      if (this.breaker.success()) this.logRecovered()
+      return err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err)
+    }
+    if (this.breaker.failure()) {
+      this.log?.warn({ err: { message: this.describeError(err) } },
+        `session store: Redis unavailable (${this.handle.describe}); failing fast until it answers again`)
+    }
+    return err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err)
+  }
+
+  private recovered (): void {
+    if (this.breaker.success()) this.logRecovered()
+  }
+
+  private logRecovered (): void {
+    this.log?.info?.({}, `session store: Redis available again (${this.handle.describe})`)
+  }
+
+  private describeError (err: unknown): string {
+    const inner = err instanceof StoreUnavailableError && err.cause !== undefined ? err.cause : err
+    const text = inner instanceof Error ? inner.message : String(inner)
+    return this.handle.sanitize(text)
+  }
+}
+
+/** Factory form of `new RedisSessionStore(opts)`. */
+export function createRedisSessionStore (opts: RedisSessionStoreOptions): RedisSessionStore {
+  return new RedisSessionStore(opts)
+}
+
+/** The `cause` of a fail-fast rejection while the circuit is open. */
+export class CircuitOpenError extends Error {
+  readonly code = 'ECIRCUITOPEN'
+  constructor () {
+    super('Redis recently failed; failing fast until it answers again')
+    this.name = 'CircuitOpenError'
+  }
+}
+
+/**
+ * A Redis error reply means the server is up. Except these, which mean "up but cannot serve now"
+ * and deserve fail-fast: LOADING (restarting with a dataset), BUSY (script stuck), MASTERDOWN /
+ * CLUSTERDOWN / TRYAGAIN (failover in progress).
+ */
+function isServerAnswer (err: unknown): boolean {
+  if (!(err instanceof Error) || err.name !== 'ReplyError') return false
+  return !/^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b/.test(err.message)
+}
+
+function positive (value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`RedisSessionStore: ${name} must be a positive number of ms`)
+  return value
+}

@@ -1,0 +1,81 @@
+/**
+ * The two Lua scripts of the store, run with EVALSHA and an EVAL fallback on NOSCRIPT (a restarted
+ * server, or another Cluster node, has an empty script cache).
+ *
+ * Not ioredis `defineCommand`: that adds methods to the client, and a client the user passed in
+ * must not be modified. Each script touches exactly one key (KEYS[1]), so it is Cluster-safe, and
+ * ioredis applies a client `keyPrefix` to KEYS of EVAL/EVALSHA itself (verified in
+ * test/store-contract-redis.test.ts), so we never add it ourselves.
+ */
+import { createHash } from 'node:crypto'
+import type { RedisClient } from './client'
+
+/**
+ * Value of a destroyed id. Session data is JSON text, which can never start with '!', so the marker
+ * cannot collide with a real session.
+ */
+export const TOMBSTONE = '!destroyed'
+
+export class LuaScript {
+  readonly sha: string
+
+  constructor (readonly lua: string) {
+    this.sha = createHash('sha1').update(lua).digest('hex')
+  }
+
+  async run (client: RedisClient, key: string, args: Array<string | number>): Promise<unknown> {
+    const c = client as unknown as ScriptClient
+    try {
+      return await c.evalsha(this.sha, 1, key, ...args)
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+      return await c.eval(this.lua, 1, key, ...args)
+    }
+  }
+}
+
+interface ScriptClient {
+  evalsha (sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  eval (lua: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+}
+
+/**
+ * get: the value and its remaining lifetime in one round trip, atomically (a plain GET + PTTL
+ * pipeline can see the key expire in between, and measured 2x slower in ioredis than EVALSHA:
+ * ~34k vs ~74k ops/s at 50 concurrent on one core, scratch bench). A tombstone reads as missing.
+ * ARGV: TOMBSTONE. Returns nil or {json, pttl}.
+ */
+export const GET_WITH_TTL = new LuaScript(`
+local v = redis.call('GET', KEYS[1])
+if not v or v == ARGV[1] then return nil end
+return {v, redis.call('PTTL', KEYS[1])}
+`)
+
+/**
+ * set: write the session unless the key holds a tombstone — a slower request that loaded the
+ * session before logout must not bring it back (research pitfall 16, L7). A ttl <= 0 removes a live
+ * record (connect-redis deletes on a non-positive TTL too) but never a tombstone.
+ * ARGV: json, ttlMs, TOMBSTONE. Returns 1 written, 0 refused (tombstone), -1 deleted.
+ */
+export const SET_UNLESS_TOMBSTONE = new LuaScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[3] then return 0 end
+local ttl = tonumber(ARGV[2])
+if ttl <= 0 then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+return 1
+`)
+
+/**
+ * touch: extend the lifetime of a live session only. A missing key is not created and a tombstone
+ * is not extended either (it simply lapses after tombstoneMs; extending it would be harmless but
+ * would make "touch" mean something for a destroyed id). ARGV: ttlMs, TOMBSTONE. Returns 1/0.
+ */
+export const TOUCH_LIVE = new LuaScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur or cur == ARGV[2] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[1])
+`)
