@@ -1,0 +1,201 @@
+/**
+ * The file session store: one file per session, shared by every worker of one host
+ * (single host only — a shared network filesystem's rename semantics are not verified, pitfall 14).
+ *
+ * Layout in `dir` (0700, files 0600):
+ *   <id>.json   the record: `fps1 <bytes>\n<session JSON>` (file/envelope.ts)
+ *   <id>.gone   tombstone left by destroy(), empty
+ *   *.tmp       in-flight atomic writes (file/atomic.ts)
+ *   .reaped     stamp of the last reaper pass (reaper.ts)
+ *
+ * Expiry = the file's mtime. A record is written with mtime = expiresAt (utimes on the temp file
+ * before its rename), so
+ *   - touch is one cheap `utimes` (no read-modify-write: session-file-store's touch did get+set
+ *     and could restore a logged-out session, its PR #55),
+ *   - the reaper decides with `stat` alone (pitfall 13),
+ *   - the expiry never enters the user's session object (pitfall 12).
+ * Costs of that choice: a filesystem with coarse timestamps (FAT: 2 s) rounds expiries; a tool that
+ * "fixes" future mtimes would expire sessions. Tombstones use the same trick (mtime = lapse time).
+ *
+ * Reads: ENOENT is an immediate miss — no retry, no log (pitfall 10; session-file-store retried
+ * 5× ≈ 260 ms and logged 5 lines per miss, §4.1). A corrupt/truncated file is a miss plus ONE
+ * warning per id (not one per request forever), never a throw (pitfall 11).
+ *
+ * destroy() vs a slower concurrent set() (DESIGN: "a destroyed session cannot be brought back"):
+ * destroy writes the tombstone, THEN unlinks the record; set checks the tombstone, renames its
+ * record into place, THEN checks the tombstone again and removes its own record if one appeared.
+ * Whatever the interleaving, either set's rename precedes destroy's unlink, or set's second check
+ * sees the tombstone.
+ */
+import { randomBytes } from 'node:crypto'
+import { promises as fsp } from 'node:fs'
+import path from 'node:path'
+import { DEFAULT_TOMBSTONE_MS, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
+import { decodeRecord, encodeRecord } from './file/envelope'
+import { prepareDirectory } from './file/dir'
+import { writeAtomic } from './file/atomic'
+import { RECORD_EXT, sessionPaths } from './file/paths'
+import { reapDirectory, startReaper, type Reaper, type ReapResult } from './reaper'
+
+export interface FileStoreLog { warn (msg: string): void }
+
+export interface FileSessionStoreOptions {
+  /** The directory (created 0700; an existing looser one is tightened with a warning). */
+  dir: string
+  /** How long a destroyed id is refused (default DEFAULT_TOMBSTONE_MS, 10 min). */
+  tombstoneMs?: number
+  /** Reaper interval (default 10 min); 0 disables the timer (call reap() yourself). */
+  reapIntervalMs?: number
+  /** fsync each write before its rename (default false; see file/atomic.ts for the trade-off). */
+  fsync?: boolean
+  /** Receives warnings (directory tightened, corrupt record). Nothing is ever printed otherwise. */
+  log?: FileStoreLog
+}
+
+const DEFAULT_REAP_INTERVAL_MS = 10 * 60 * 1000
+/** Distinct corrupt ids remembered for "warn once"; beyond that the memory is reset. */
+const MAX_WARNED_IDS = 10_000
+
+export class FileSessionStore implements SessionRecordStore {
+  readonly kind = 'file' as const
+  readonly dir: string
+  readonly tombstoneMs: number
+  readonly fsync: boolean
+  private readonly log: FileStoreLog | undefined
+  private readonly reaper: Reaper | null
+  private readonly warnedCorrupt = new Set<string>()
+  private closed = false
+
+  constructor (opts: FileSessionStoreOptions) {
+    if (typeof opts?.dir !== 'string' || opts.dir === '') throw new TypeError('FileSessionStore: option dir is required')
+    this.log = opts.log
+    this.dir = prepareDirectory(opts.dir, opts.log)
+    this.tombstoneMs = opts.tombstoneMs ?? DEFAULT_TOMBSTONE_MS
+    this.fsync = opts.fsync === true
+    const interval = opts.reapIntervalMs ?? DEFAULT_REAP_INTERVAL_MS
+    this.reaper = interval > 0 ? startReaper(this.dir, interval) : null
+  }
+
+  async get (id: string): Promise<StoredSession | null> {
+    const p = sessionPaths(this.dir, id)
+    if (p === null) return null
+    let bytes: Buffer
+    let mtimeMs: number
+    try {
+      // One handle for both: the mtime and the bytes belong to the same file even if a writer
+      // renames a new version over the name meanwhile.
+      const fh = await fsp.open(p.record, 'r')
+      try {
+        mtimeMs = (await fh.stat()).mtimeMs
+        bytes = await fh.readFile()
+      } finally {
+        await fh.close()
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err
+    }
+    if (mtimeMs <= Date.now()) return null
+    const json = decodeRecord(bytes)
+    if (json === null) {
+      this.warnCorrupt(id, p.record, bytes.length)
+      return null
+    }
+    return { json, expiresAt: Math.round(mtimeMs) }
+  }
+
+  async set (id: string, json: string, ttlMs: number): Promise<void> {
+    const p = sessionPaths(this.dir, id)
+    if (p === null) return
+    if (typeof json !== 'string') throw new TypeError('FileSessionStore.set: json must be a string')
+    // Same rule as the Redis store: a ttl <= 0 (or NaN) ends the session now.
+    if (!(ttlMs > 0)) {
+      await this.unlink(p.record)
+      return
+    }
+    if (await this.isTombstoned(p.tombstone)) return
+    await writeAtomic(p.record, encodeRecord(json), { mtimeMs: Date.now() + ttlMs, fsync: this.fsync })
+    if (await this.isTombstoned(p.tombstone)) await this.unlink(p.record)
+  }
+
+  async touch (id: string, ttlMs: number): Promise<void> {
+    const p = sessionPaths(this.dir, id)
+    if (p === null || !(ttlMs > 0)) return
+    try {
+      // An expired record must stay expired: utimes would bring it back.
+      const st = await fsp.stat(p.record)
+      if (st.mtimeMs <= Date.now()) return
+      const t = (Date.now() + ttlMs) / 1000
+      await fsp.utimes(p.record, t, t)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+  }
+
+  async destroy (id: string): Promise<void> {
+    const p = sessionPaths(this.dir, id)
+    if (p === null) return
+    await writeAtomic(p.tombstone, Buffer.alloc(0), { mtimeMs: Date.now() + this.tombstoneMs, fsync: this.fsync })
+    await this.unlink(p.record)
+  }
+
+  /** Write, read back and delete a probe file: proves the directory is usable, not just present. */
+  async check (): Promise<StoreCheck> {
+    const start = process.hrtime.bigint()
+    const probe = path.join(this.dir, `.check.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+    try {
+      const token = randomBytes(8).toString('hex')
+      await fsp.writeFile(probe, token, { mode: 0o600, flag: 'wx' })
+      const back = await fsp.readFile(probe, 'utf8')
+      if (back !== token) throw new Error('probe file read back different content')
+      return { ok: true, latencyMs: Number(process.hrtime.bigint() - start) / 1e6 }
+    } catch (err) {
+      return { ok: false, latencyMs: Number(process.hrtime.bigint() - start) / 1e6, error: (err as Error).message }
+    } finally {
+      await fsp.unlink(probe).catch(() => {})
+    }
+  }
+
+  /** One reaper pass now (expired records, lapsed tombstones, orphaned temp files). */
+  async reap (): Promise<ReapResult | null> {
+    if (this.reaper !== null) return await this.reaper.runOnce()
+    return await reapDirectory(this.dir)
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.reaper?.stop()
+  }
+
+  private async isTombstoned (file: string): Promise<boolean> {
+    try {
+      return (await fsp.stat(file)).mtimeMs > Date.now()
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+      throw err
+    }
+  }
+
+  private async unlink (file: string): Promise<void> {
+    try {
+      await fsp.unlink(file)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+  }
+
+  private warnCorrupt (id: string, file: string, size: number): void {
+    if (this.warnedCorrupt.has(id)) return
+    if (this.warnedCorrupt.size >= MAX_WARNED_IDS) this.warnedCorrupt.clear()
+    this.warnedCorrupt.add(id)
+    // A session id is a bearer credential: log only enough of it to find the file.
+    const shown = path.join(path.dirname(file), `${id.slice(0, 6)}…${RECORD_EXT}`)
+    this.log?.warn(`session file ${shown} is corrupt or truncated (${size} bytes); treated as no session until it is rewritten or reaped`)
+  }
+}
+
+/** Same as `new FileSessionStore(opts)`, for symmetry with the other stores' factories. */
+export function createFileStore (opts: FileSessionStoreOptions): FileSessionStore {
+  return new FileSessionStore(opts)
+}

@@ -1,0 +1,65 @@
+/**
+ * Atomic file replacement: write a uniquely named temp file in the same directory, give it its
+ * final mtime, optionally fsync, then rename over the target (pitfall 11).
+ *
+ * - The temp name is `<target>.<pid>.<random>.tmp`: unique across processes, which
+ *   write-file-atomic's per-process queue is not (research §4.1); the reaper recognises these
+ *   names and removes orphans (session-file-store's `\.json$` pattern never matched its temps).
+ * - Mode 0600 is given at creation (`wx`), so the data is never readable by others, not even
+ *   between create and chmod (pitfall 9).
+ * - The mtime is set on the temp file before the rename, so the record appears with its expiry
+ *   already right: no reader ever sees a fresh record with a stale mtime.
+ * - `fsync` (off by default): rename is atomic either way — a reader sees the old or the new file,
+ *   never a mix. fsync only adds durability across a power loss / kernel crash (without it the
+ *   newest writes of the last seconds may be lost or, on some filesystems, come back empty, which
+ *   decodeRecord reads as a miss). Sessions are cheap to lose; fsync costs ~1-10 ms per write.
+ * - Windows: rename onto a file another process holds open fails with EPERM/EBUSY
+ *   (valery-barysok/session-file-store#69); retried a few times there.
+ */
+import { randomBytes } from 'node:crypto'
+import { promises as fsp } from 'node:fs'
+
+export interface AtomicWriteOptions {
+  /** The final mtime (ms since epoch): the record's expiry / the tombstone's lapse time. */
+  mtimeMs: number
+  fsync: boolean
+}
+
+export function tempName (target: string): string {
+  return `${target}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+}
+
+export async function writeAtomic (target: string, data: Buffer, opts: AtomicWriteOptions): Promise<void> {
+  const tmp = tempName(target)
+  let renamed = false
+  try {
+    const fh = await fsp.open(tmp, 'wx', 0o600)
+    try {
+      if (data.length > 0) await fh.writeFile(data)
+      const t = opts.mtimeMs / 1000
+      await fh.utimes(t, t)
+      if (opts.fsync) await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await renameWithRetry(tmp, target)
+    renamed = true
+  } finally {
+    if (!renamed) await fsp.unlink(tmp).catch(() => {})
+  }
+}
+
+const RETRYABLE_ON_WINDOWS = new Set(['EPERM', 'EACCES', 'EBUSY'])
+
+async function renameWithRetry (from: string, to: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.rename(from, to)
+      return
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? ''
+      if (process.platform !== 'win32' || !RETRYABLE_ON_WINDOWS.has(code) || attempt >= 4) throw err
+      await new Promise((resolve) => setTimeout(resolve, 10 * (attempt + 1)))
+    }
+  }
+}

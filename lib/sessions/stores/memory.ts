@@ -1,0 +1,126 @@
+/**
+ * The in-memory session store, for tests and single-process development.
+ *
+ * Pitfall 15: @fastify/session's built-in MemoryStore keeps live object references (a handler
+ * mutating a loaded session changes the "stored" one), has no TTL and no bound (research §5,
+ * fastify/session#251). This store keeps JSON TEXT, like Redis and the file store, so tests see
+ * production semantics; every record has a TTL, and at most `max` records are kept (least recently
+ * used dropped first, with one warning the first time it happens).
+ *
+ * It is per process: never shared between cluster workers. `MemorySessionStore.assessUse()` tells
+ * the sessions plugin whether to refuse it (more than one worker) or warn (NODE_ENV=production).
+ */
+import { LRUCache } from 'lru-cache'
+import { DEFAULT_TOMBSTONE_MS, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
+
+export interface MemoryStoreLog { warn (msg: string): void }
+
+export interface MemorySessionStoreOptions {
+  /** Most sessions kept; the least recently used are dropped beyond it (default 10000). */
+  max?: number
+  /** How long a destroyed id is refused (default DEFAULT_TOMBSTONE_MS, 10 min). */
+  tombstoneMs?: number
+  /** Receives the one "store full, dropping sessions" warning. */
+  log?: MemoryStoreLog
+}
+
+export interface MemoryStoreUse {
+  /** false: do not use it (the sessions plugin refuses to start). */
+  allowed: boolean
+  /** Why it is refused, or a warning to log once when allowed. */
+  message?: string
+}
+
+interface Entry { json: string, expiresAt: number }
+
+export const DEFAULT_MEMORY_MAX = 10_000
+
+/** express-session's wording (research §5), adapted: what users already recognise. */
+export const MEMORY_PRODUCTION_WARNING =
+  'the memory session store is not designed for a production environment: sessions are lost on restart and are not shared between processes; use SESSION_STORE=file or redis'
+
+export class MemorySessionStore implements SessionRecordStore {
+  readonly kind = 'memory' as const
+  readonly max: number
+  readonly tombstoneMs: number
+  private readonly records: LRUCache<string, Entry>
+  private readonly tombstones: LRUCache<string, true>
+  private warnedFull = false
+
+  /** Whether the memory store may serve this process layout (used by the sessions plugin). */
+  static assessUse (env: { workers: number, nodeEnv?: string }): MemoryStoreUse {
+    if (env.workers > 1) {
+      return { allowed: false, message: `the memory session store is refused with ${env.workers} workers: each worker would hold its own sessions; accepted: file or redis, or 1 worker` }
+    }
+    if (env.nodeEnv === 'production') return { allowed: true, message: MEMORY_PRODUCTION_WARNING }
+    return { allowed: true }
+  }
+
+  constructor (opts: MemorySessionStoreOptions = {}) {
+    this.max = opts.max ?? DEFAULT_MEMORY_MAX
+    if (!Number.isInteger(this.max) || this.max < 1) throw new TypeError(`MemorySessionStore: max must be a positive integer, got ${String(opts.max)}`)
+    this.tombstoneMs = opts.tombstoneMs ?? DEFAULT_TOMBSTONE_MS
+    const log = opts.log
+    this.records = new LRUCache<string, Entry>({
+      max: this.max,
+      ttlAutopurge: false,
+      dispose: (_value, _key, reason) => {
+        if (reason === 'evict' && !this.warnedFull) {
+          this.warnedFull = true
+          log?.warn(`memory session store is full (max ${this.max}): least recently used sessions are being dropped`)
+        }
+      }
+    })
+    this.tombstones = new LRUCache<string, true>({ max: this.max, ttl: Math.max(1, this.tombstoneMs) })
+  }
+
+  async get (id: string): Promise<StoredSession | null> {
+    if (!isValidSessionId(id)) return null
+    const e = this.records.get(id)
+    // lru-cache's clock is performance.now(); our expiresAt is wall-clock: check both.
+    if (e === undefined || e.expiresAt <= Date.now()) return null
+    return { json: e.json, expiresAt: e.expiresAt }
+  }
+
+  async set (id: string, json: string, ttlMs: number): Promise<void> {
+    if (!isValidSessionId(id)) return
+    if (typeof json !== 'string') throw new TypeError('MemorySessionStore.set: json must be a string')
+    // Same rule as the Redis store: a ttl <= 0 (or NaN) ends the session now.
+    if (!(ttlMs > 0)) {
+      this.records.delete(id)
+      return
+    }
+    if (this.tombstones.has(id)) return
+    this.records.set(id, { json, expiresAt: Date.now() + ttlMs }, { ttl: ttlMs })
+  }
+
+  async touch (id: string, ttlMs: number): Promise<void> {
+    if (!isValidSessionId(id) || !(ttlMs > 0)) return
+    const e = this.records.get(id)
+    if (e === undefined || e.expiresAt <= Date.now()) return
+    this.records.set(id, { json: e.json, expiresAt: Date.now() + ttlMs }, { ttl: ttlMs })
+  }
+
+  async destroy (id: string): Promise<void> {
+    if (!isValidSessionId(id)) return
+    this.tombstones.set(id, true)
+    this.records.delete(id)
+  }
+
+  async check (): Promise<StoreCheck> {
+    return { ok: true, latencyMs: 0 }
+  }
+
+  /** Sessions currently held (expired ones not yet purged included). */
+  get size (): number {
+    return this.records.size
+  }
+
+  async close (): Promise<void> {
+    // No timers (ttlAutopurge off: expired entries go on access or eviction), nothing to release.
+  }
+}
+
+export function createMemoryStore (opts?: MemorySessionStoreOptions): MemorySessionStore {
+  return new MemorySessionStore(opts)
+}
