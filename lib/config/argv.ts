@@ -3,7 +3,8 @@
  * boolean knobs also take `--<knob>` alone and `--no-<knob>`. Unknown flags are errors.
  */
 import { KNOBS, knobByName } from './knobs'
-import { KnobError } from './values'
+import { KnobError, acceptedText } from './values'
+import { closest } from './suggest'
 
 export interface ParsedArgv {
   command?: string
@@ -35,7 +36,8 @@ export function parseArgv (argv: readonly string[]): ParsedArgv {
     if (name.startsWith('no-') && knobByName(name) === undefined) { negated = true; name = name.slice(3) }
     const knob = knobByName(name)
     if (knob === undefined) {
-      throw new KnobError(`unknown flag --${name}; accepted: ${KNOBS.map((k) => `--${k.name}`).join(', ')}, --json, --help, --version`)
+      const guess = closest(name, [...KNOBS.map((k) => k.name), ...SWITCHES])
+      throw new KnobError(`unknown flag --${name}${guess !== undefined ? `; did you mean --${guess}?` : ''}; accepted: the flags listed by prodserver --help`)
     }
     if (knob.kind === 'boolean') {
       if (negated) {
@@ -53,7 +55,7 @@ export function parseArgv (argv: readonly string[]): ParsedArgv {
     if (negated) throw new KnobError(`--no-${name} is only for boolean knobs; accepted: --${name} <value>`)
     if (inline === undefined) {
       inline = argv[i + 1]
-      if (inline === undefined || inline.startsWith('--')) throw new KnobError(`--${name} needs a value`)
+      if (inline === undefined || inline.startsWith('--')) throw new KnobError(`--${name} needs a value; accepted: ${acceptedText(knob)}`)
       i++
     }
     result.flags[name] = inline

@@ -4,6 +4,7 @@
  */
 import { KNOBS, camelCase, type KnobDefinition, type KnobName, type KnobValues } from './knobs'
 import { KnobError, parseKnobValue } from './values'
+import { closest } from './suggest'
 
 export type KnobSource = 'flag' | 'option' | 'env' | 'default'
 
@@ -12,6 +13,16 @@ export interface ResolvedKnobs {
   /** knob name → where its value came from: `--port`, `option port`, `env PORT`, `default`. */
   sources: Record<KnobName, string>
   warnings: string[]
+  /**
+   * The non-knob environment the plan depends on, captured here so planServer() stays pure when
+   * it is handed a resolution: NODE_ENV (session store, expose-tracebacks) and UV_THREADPOOL_SIZE.
+   */
+  context?: PlanContext
+}
+
+export interface PlanContext {
+  nodeEnv?: string
+  uvThreadpoolSize?: string
 }
 
 export interface ResolveInput {
@@ -61,13 +72,14 @@ export function resolveKnobs (input: ResolveInput = {}): ResolvedKnobs {
     }
   }
 
-  checkCombinations(values, sources)
+  const context: PlanContext = { nodeEnv: env.NODE_ENV, uvThreadpoolSize: env.UV_THREADPOOL_SIZE }
+  checkCombinations(values, sources, context)
   warnings.push(...unknownPrefixedEnv(env))
-  return { values: values as KnobValues, sources: sources as Record<KnobName, string>, warnings }
+  return { values: values as KnobValues, sources: sources as Record<KnobName, string>, warnings, context }
 }
 
 /** Rules that involve more than one knob. */
-function checkCombinations (values: Record<string, unknown>, sources: Record<string, string>): void {
+function checkCombinations (values: Record<string, unknown>, sources: Record<string, string>, context: PlanContext): void {
   const given = (name: string): boolean => sources[name] !== undefined && sources[name] !== 'default'
   if (values.listen !== undefined && (given('host') || given('port'))) {
     throw new KnobError(`${where(sources, 'listen')} cannot be combined with ${given('host') ? where(sources, 'host') : where(sources, 'port')}; accepted: either listen, or host/port`)
@@ -75,7 +87,7 @@ function checkCombinations (values: Record<string, unknown>, sources: Record<str
   if (values['unix-socket'] !== undefined && (values.listen !== undefined || given('host') || given('port'))) {
     throw new KnobError(`${where(sources, 'unix-socket')} cannot be combined with listen/host/port; accepted: one way to listen`)
   }
-  if (values['expose-tracebacks'] === true && process.env.NODE_ENV === 'production') {
+  if (values['expose-tracebacks'] === true && context.nodeEnv === 'production') {
     throw new KnobError(`${where(sources, 'expose-tracebacks')}=true is refused when NODE_ENV=production; accepted: false`)
   }
   const headers = values['headers-timeout'] as number | undefined
@@ -102,28 +114,4 @@ function unknownPrefixedEnv (env: NodeJS.ProcessEnv): string[] {
     warnings.push(`unknown variable ${name} is ignored${guess ? `; did you mean ${guess}?` : ''}`)
   }
   return warnings
-}
-
-function closest (word: string, candidates: string[]): string | undefined {
-  let best: string | undefined
-  let bestDistance = Infinity
-  for (const c of candidates) {
-    const d = editDistance(word, c)
-    if (d < bestDistance) { bestDistance = d; best = c }
-  }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined
-}
-
-function editDistance (a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]
-    row[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1))
-      previous = current
-    }
-  }
-  return row[b.length]
 }

@@ -25,7 +25,7 @@ export function acceptedText (knob: KnobDefinition): string {
     case 'boolean': return '1/0/true/false/yes/no/on/off'
     case 'integer': return `a whole number${rangeText(knob)}`
     case 'number': return `a number${rangeText(knob)}`
-    case 'duration': return `a duration such as 500ms, 30s or 2m (a bare number means ${knob.bareUnit === 'ms' ? 'milliseconds' : 'seconds'})${rangeText(knob, knob.bareUnit === 'ms' ? 1 : 1000)}`
+    case 'duration': return `a duration such as 500ms, 30s or 2m (a bare number means ${knob.bareUnit === 'ms' ? 'milliseconds' : 'seconds'})${rangeText(knob, durationText)}`
     case 'size': return `a size in bytes, or with a kb/mb/gb suffix${rangeText(knob)}`
     case 'enum': return (knob.values ?? []).join(', ')
     case 'addresses': return 'a space- or comma-separated list of host:port ([::1]:8080 for IPv6, *:8080 for all interfaces)'
@@ -36,9 +36,9 @@ export function acceptedText (knob: KnobDefinition): string {
   }
 }
 
-function rangeText (knob: KnobDefinition, scale = 1): string {
-  const min = knob.min !== undefined ? knob.min / scale : undefined
-  const max = knob.max !== undefined ? knob.max / scale : undefined
+function rangeText (knob: KnobDefinition, show: (n: number) => string = String): string {
+  const min = knob.min !== undefined ? show(knob.min) : undefined
+  const max = knob.max !== undefined ? show(knob.max) : undefined
   if (min !== undefined && max !== undefined) return ` from ${min} to ${max}`
   if (min !== undefined) return ` of at least ${min}`
   if (max !== undefined) return ` of at most ${max}`
@@ -51,7 +51,8 @@ function rangeText (knob: KnobDefinition, scale = 1): string {
  */
 export function parseKnobValue (knob: KnobDefinition, raw: unknown, where: string): unknown {
   const fail = (): never => {
-    const shown = knob.secret ? '(hidden)' : JSON.stringify(typeof raw === 'string' ? raw : String(raw))
+    // Strings are quoted (env/CLI text); values passed in code show as written (`workers=0`).
+    const shown = knob.secret ? '(hidden)' : (JSON.stringify(raw) ?? String(raw))
     throw new KnobError(`${where}=${shown} is not valid for ${knob.name}; accepted: ${acceptedText(knob)}`)
   }
   const text = typeof raw === 'string' ? raw.trim() : raw
@@ -109,6 +110,11 @@ export function parseKnobValue (knob: KnobDefinition, raw: unknown, where: strin
       return text
     }
   }
+}
+
+/** Duration bounds are stored in ms; shown with their unit so "at least 1ms" is not misread as seconds. */
+function durationText (ms: number): string {
+  return ms !== 0 && ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 }
 
 function inRange (knob: KnobDefinition, n: number): boolean {

@@ -1,43 +1,192 @@
 /**
- * planServer(): pure — knobs and resources in, the whole resolved plan out.
- * (Foundation stub: the planning work replaces it.)
+ * planServer(): knobs and resources in, the whole resolved plan out, with the source of every
+ * value. Pure, apart from two defaults a caller can replace: the resources (readResources(), read
+ * only when cpus/memory-mb are not both overridden) and the environment (process.env, when plain
+ * options rather than a resolution are passed and no `env` is given).
  */
 import { resolveKnobs, isResolved, type ResolvedKnobs } from '../config/resolve'
-import type { KnobOptions } from '../config/knobs'
-import type { Plan, Resources } from './types'
+import { knobByName, knobsInGroup, type KnobOptions } from '../config/knobs'
+import { formatKnobValue, KnobError } from '../config/values'
+import { selectStore } from '../sessions/select'
+import type { ListenPlan, Plan, Resources, ServerPlan, SessionPlan } from './types'
 import { readResources } from '../system/resources'
+import { decideWorkers, MAX_THREADS, type WorkerDecision } from './workers'
+import { decideHeap } from './heap'
+import { applyOverrides } from './overrides'
 
-export function planServer (knobs: KnobOptions | ResolvedKnobs = {}, resources: Resources = readResources()): Plan {
-  const r = isResolved(knobs) ? knobs : resolveKnobs({ options: knobs as Record<string, unknown> })
+export interface PlanOptions extends KnobOptions {
+  /** Environment to resolve knobs from (PRODSERVER_*, aliases, NODE_ENV). Default: process.env. */
+  env?: NodeJS.ProcessEnv
+  /** Parsed CLI flags (highest precedence). */
+  flags?: Record<string, string | boolean>
+}
+
+/** AWS ALB's default idle timeout: a keep-alive at or below it lets the balancer reuse a closing socket (502s). */
+const LB_IDLE_TIMEOUT_MS = 60_000
+const NOT_APPLICABLE = 'not applicable on Node (libuv uses epoll)'
+
+export function planServer (knobs: PlanOptions | ResolvedKnobs = {}, resources?: Resources): Plan {
+  const r = isResolved(knobs) ? knobs : resolveFromOptions(knobs)
   const v = r.values
-  const channel = v['channel-timeout']
+  const sources: Record<string, string> = { ...r.sources }
+  const warnings = [...r.warnings]
+
+  const needDetection = v.cpus === undefined || v['memory-mb'] === undefined
+  const detected = resources ?? (needDetection ? readResources() : undefined)
+  const res = applyOverrides(detected, { cpus: v.cpus, memoryMb: v['memory-mb'] }, { cpus: sources.cpus, memoryMb: sources['memory-mb'] })
+  if (detected !== undefined) {
+    if (v.cpus === undefined) sources.cpus = `detected: ${detected.source}`
+    if (v['memory-mb'] === undefined) sources['memory-mb'] = `detected: ${detected.source}`
+  }
+
+  const envThreads = threadpoolFromEnv(r.context?.uvThreadpoolSize, warnings)
+  const decision = decideWorkers({
+    cpus: res.cpus,
+    memoryMb: res.memoryMb,
+    workerMemoryMb: v['worker-memory-mb'],
+    cluster: v.cluster,
+    workers: v.workers,
+    threads: v.threads,
+    envThreadpoolSize: envThreads
+  })
+  sources.mode = modeSource(decision, v.cluster, sources)
+  sources.workers = workersSource(decision, sources.workers)
+  sources.threads = threadsSource(decision, sources.threads)
+  if (v.threads !== undefined && envThreads !== undefined && envThreads !== v.threads) {
+    warnings.push(`threads=${v.threads} (${sources.threads}) replaces UV_THREADPOOL_SIZE=${envThreads} from the environment`)
+  }
+
+  const heap = decideHeap({ workers: decision.workers, memoryMb: res.memoryMb, workerMemoryMb: v['worker-memory-mb'] })
+  decision.formula.steps.push(heap.step)
+  sources.heapMb = heap.budgetMb < v['worker-memory-mb'] ? 'memory-mb / workers × 0.75' : `worker-memory-mb (${sources['worker-memory-mb']}) × 0.75`
+  if (decision.workersBy === 'explicit' && decision.workers * v['worker-memory-mb'] > res.memoryMb) {
+    warnings.push(`workers=${decision.workers} (${sources.workers}) × worker-memory-mb ${v['worker-memory-mb']} = ${decision.workers * v['worker-memory-mb']} MB is more than the ${res.memoryMb} MB available; each heap is capped at ${heap.heapMb} MB`)
+  }
+
+  const server = planServerOptions(r, sources, warnings)
+  const listen = planListen(r)
+  const sessions = planSessions(r, decision.workers)
+  sources.sessions = sessions.reason
+
+  const notApplicable: Record<string, string> = {}
+  for (const knob of knobsInGroup('not-applicable')) {
+    if (r.sources[knob.name as keyof typeof r.sources] !== 'default') notApplicable[knob.name] = NOT_APPLICABLE
+  }
+
   return {
-    mode: 'single',
-    workers: 1,
-    threads: 4,
-    resources,
-    formula: { cpuBased: 0, ramBased: 0, optimal: 1, steps: [] },
-    heapMb: v['worker-memory-mb'],
-    server: {
-      channelTimeoutMs: channel,
-      cleanupIntervalMs: v['cleanup-interval'],
-      connectionLimit: v['connection-limit'],
-      keepAliveTimeoutMs: v['keep-alive-timeout'] ?? channel,
-      headersTimeoutMs: v['headers-timeout'],
-      requestTimeoutMs: v['request-timeout'],
-      urlScheme: v['url-scheme'],
-      exposeTracebacks: v['expose-tracebacks']
-    },
-    listen: { kind: 'tcp', addresses: v.listen ?? [{ host: v.host, port: v.port }], backlog: v.backlog },
+    mode: decision.mode,
+    workers: decision.workers,
+    threads: decision.threads,
+    resources: res,
+    formula: decision.formula,
+    heapMb: heap.heapMb,
+    server,
+    listen,
     supervisor: {
       workerTimeoutMs: v['worker-timeout'],
       gracefulTimeoutMs: v['graceful-timeout'],
       maxRequests: v['max-requests'],
       maxRequestsJitter: v['max-requests-jitter']
     },
-    sessions: { requested: v['session-store'], expected: 'file', reason: 'stub' },
-    sources: { ...r.sources },
-    notApplicable: {},
-    warnings: [...r.warnings]
+    sessions,
+    sources,
+    notApplicable,
+    warnings
+  }
+}
+
+function resolveFromOptions (options: PlanOptions): ResolvedKnobs {
+  const { env = process.env, flags, ...rest } = options
+  return resolveKnobs({ options: rest as Record<string, unknown>, env, flags })
+}
+
+/**
+ * UV_THREADPOOL_SIZE set by the user is libuv's own knob: honoured (below the threads knob), but a
+ * value libuv would clamp or ignore is reported rather than passed on.
+ */
+function threadpoolFromEnv (raw: string | undefined, warnings: string[]): number | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined
+  const n = Number(raw.trim())
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
+    warnings.push(`UV_THREADPOOL_SIZE=${JSON.stringify(raw)} in the environment is ignored; accepted: a whole number from 1 to ${MAX_THREADS}`)
+    return undefined
+  }
+  return n
+}
+
+function modeSource (d: WorkerDecision, cluster: boolean, sources: Record<string, string>): string {
+  if (d.mode === 'single') return sources.cluster
+  if (cluster) return sources.cluster
+  return `workers > 1 (${sources.workers})`
+}
+
+function workersSource (d: WorkerDecision, knobSource: string): string {
+  if (d.workersBy === 'explicit') return knobSource
+  if (d.workersBy === 'formula') return 'formula'
+  return 'single-process mode'
+}
+
+function threadsSource (d: WorkerDecision, knobSource: string): string {
+  switch (d.threadsBy) {
+    case 'explicit': return knobSource
+    case 'env': return 'env UV_THREADPOOL_SIZE'
+    case 'formula': return 'formula (single process: optimal)'
+    case 'node-default': return "Node's default libuv pool"
+  }
+}
+
+function planServerOptions (r: ResolvedKnobs, sources: Record<string, string>, warnings: string[]): ServerPlan {
+  const v = r.values
+  const keepAlive = v['keep-alive-timeout'] ?? v['channel-timeout']
+  if (v['keep-alive-timeout'] === undefined) sources['keep-alive-timeout'] = `= channel-timeout (${sources['channel-timeout']})`
+  if (keepAlive <= LB_IDLE_TIMEOUT_MS) {
+    const knob = knobByName('keep-alive-timeout')!
+    warnings.push(`keep-alive-timeout ${formatKnobValue(knob, keepAlive)} (${sources['keep-alive-timeout']}) is not above AWS ALB's 60 s idle timeout; behind such a balancer expect intermittent 502s`)
+  }
+  return {
+    channelTimeoutMs: v['channel-timeout'],
+    cleanupIntervalMs: v['cleanup-interval'],
+    connectionLimit: v['connection-limit'],
+    keepAliveTimeoutMs: keepAlive,
+    headersTimeoutMs: v['headers-timeout'],
+    requestTimeoutMs: v['request-timeout'],
+    recvBytes: v['recv-bytes'],
+    sendBytes: v['send-bytes'],
+    urlScheme: v['url-scheme'],
+    trustedProxy: v['trusted-proxy'],
+    ident: v.ident,
+    exposeTracebacks: v['expose-tracebacks'],
+    maxRequestBodySize: v['max-request-body-size'],
+    maxRequestHeaderSize: v['max-request-header-size']
+  }
+}
+
+function planListen (r: ResolvedKnobs): ListenPlan {
+  const v = r.values
+  if (v['unix-socket'] !== undefined) return { kind: 'unix', path: v['unix-socket'], perms: v['unix-socket-perms'], backlog: v.backlog }
+  return { kind: 'tcp', addresses: v.listen ?? [{ host: v.host, port: v.port }], backlog: v.backlog }
+}
+
+/** The store the sessions plugin will pick (DESIGN "Session store selection"), before Redis is probed. */
+function planSessions (r: ResolvedKnobs, workers: number): SessionPlan {
+  const v = r.values
+  const selection = selectStore({
+    store: v['session-store'] as SessionPlan['requested'],
+    storeSource: r.sources['session-store'],
+    nodeEnv: r.context?.nodeEnv,
+    redisUrl: v['redis-url'],
+    workerCount: workers,
+    dir: v['session-dir']
+  })
+  if (selection.kind === 'memory' && workers > 1) {
+    // selectStore refuses this for an explicit SESSION_STORE; auto under NODE_ENV=test must not
+    // quietly pick it either: each worker would hold its own sessions.
+    throw new KnobError(`NODE_ENV=test picks the memory session store, which is refused with ${workers} workers; accepted: SESSION_STORE=file or redis, or 1 worker`)
+  }
+  return {
+    requested: v['session-store'] as SessionPlan['requested'],
+    expected: selection.kind,
+    reason: selection.reason,
+    fallbackToFile: selection.fallbackToFile
   }
 }

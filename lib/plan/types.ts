@@ -56,6 +56,8 @@ export interface SessionPlan {
   /** What would be picked if the app registers the plugin (before Redis is probed). */
   expected: 'redis' | 'file' | 'memory'
   reason: string
+  /** auto picked Redis: the plugin falls back to the file store if Redis is unreachable at boot. */
+  fallbackToFile?: boolean
 }
 
 export interface Plan {
