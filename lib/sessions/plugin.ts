@@ -1,27 +1,35 @@
 /**
- * The sessions plugin: @fastify/session with a store picked from the environment.
- * (Foundation stub: the sessions work replaces it.)
+ * The sessions plugin: @fastify/session with a store picked from the environment, and the hooks
+ * that fill @fastify/session's gaps. Everything is read, defaulted and validated once here at
+ * registration; the per-request hooks only compare values.
+ *
+ *   await app.register(sessions)               // everything from the environment
+ *   request.session.user = …                   // write → saved; read-only → never rewritten
+ *   await request.session.regenerate()         // on login: new id, old one destroyed (CVE-2023-29019)
+ *   await request.session.destroy()            // on logout: store entry gone AND cookie cleared
+ *
+ * Session data is typed by merging into Fastify's `Session` interface (see types/index.d.ts):
+ *   declare module 'fastify' { interface Session { user?: { id: string } } }
  */
 import fp from 'fastify-plugin'
-import type { FastifyPluginAsync } from 'fastify'
+import fastifyCookie, { Signer } from '@fastify/cookie'
+import fastifySession, { type FastifySessionObject } from '@fastify/session'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { readSessionConfig, type SessionsOptions } from './config'
+import { chooseSecrets } from './secrets'
+import { openStore } from './open-store'
+import { toCallbackStore, touchBounded, type AdapterOptions } from './adapter'
+import { sessionCookieOptions, clearingCookieOptions } from './cookie'
+import { touchDue } from './touch'
 import type { StoreCheck } from './stores/types'
+
+export type { SessionsOptions } from './config'
+export type { FastifySessionObject } from '@fastify/session'
 
 export interface SessionBackend {
   kind: 'redis' | 'file' | 'memory'
   reason: string
   check (): Promise<StoreCheck>
-}
-
-export interface SessionsOptions {
-  store?: 'auto' | 'redis' | 'file' | 'memory'
-  secret?: string | string[]
-  ttl?: number | string
-  cookieName?: string
-  cookieSecure?: 'auto' | boolean
-  dir?: string
-  redisUrl?: string
-  redisTimeout?: number | string
-  redisPrefix?: string
 }
 
 declare module 'fastify' {
@@ -30,6 +38,125 @@ declare module 'fastify' {
   }
 }
 
-const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async () => {}
+type LoadedSession = FastifySessionObject & { cookie: { originalMaxAge: number | null, originalExpires?: Date, secure?: unknown, toJSON (): Record<string, unknown> } }
+
+const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, options) => {
+  const env = process.env
+  const config = readSessionConfig(options, env)
+  const { secrets, warning: secretWarning } = chooseSecrets(config.secrets, env)
+  for (const w of config.warnings) fastify.log.warn(`sessions: ${w}`)
+  if (secretWarning !== undefined) fastify.log.warn(secretWarning)
+
+  const opened = await openStore(config, fastify.log)
+  const store = opened.store
+  if (opened.owned) fastify.addHook('onClose', async () => { await store.close() })
+  fastify.log.info({ sessionStore: opened.kind }, `sessions: ${opened.kind} store (${opened.reason})`)
+  fastify.decorate('sessionBackend', {
+    kind: opened.kind,
+    reason: opened.reason,
+    check: async () => await store.check()
+  } satisfies SessionBackend)
+
+  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
+
+  // One signer shared with @fastify/session: the first secret signs, all verify. We need it to
+  // recognise a cookie signed with an older secret (below).
+  const signer = new Signer(secrets, 'sha256')
+  const cookieName = config.cookieName
+  const cookie = sessionCookieOptions(config.cookieSecure, config.ttlMs)
+  const clearing = clearingCookieOptions(cookie)
+  const adapterOptions: AdapterOptions = { ttlMs: config.ttlMs, timeoutMs: config.timeoutMs, log: fastify.log }
+
+  await fastify.register(fastifySession, {
+    secret: signer,
+    cookieName,
+    cookie: { ...cookie },
+    store: toCallbackStore(store, adapterOptions) as any,
+    // Requests without a session cookie never touch the store unless they write (pitfall 3).
+    saveUninitialized: false,
+    // Read-only requests never rewrite session data, and a slow read-only request cannot save its
+    // stale copy over a logout (research L7). Sliding expiry is done by touch below instead.
+    rolling: false
+  })
+
+  // Requests whose session was set up by @fastify/session (an earlier hook may have answered first,
+  // leaving request.session at its decorator default null, which must not read as a logout).
+  const prepared = new WeakSet<FastifyRequest>()
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    prepared.add(request)
+    done()
+  })
+
+  let warnedInsecure = false
+
+  // Runs after @fastify/session's onSend (registered after it): it has saved what changed.
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    const session = request.session as LoadedSession | null
+    const sent = request.cookies[cookieName]
+
+    if (session === null) {
+      // destroy() nulls request.session and @fastify/session then leaves the browser's cookie in
+      // place (research 2.4, pitfall 17, fastify/session#106): clear it in this same response.
+      if (sent !== undefined && prepared.has(request)) reply.clearCookie(cookieName, clearing)
+      done(null, payload)
+      return
+    }
+    // Outside the cookie path @fastify/session leaves a plain object; after a store error, too.
+    if (typeof session?.isModified !== 'function') { done(null, payload); return }
+
+    if (session.cookie.secure === true && request.protocol !== 'https') {
+      // @fastify/session saves nothing and sets no cookie: logins silently "do not stick"
+      // (research L11, the most reported @fastify/session complaint).
+      if (!warnedInsecure && session.isModified()) {
+        warnedInsecure = true
+        request.log.warn('sessions: the session cookie is Secure (SESSION_COOKIE_SECURE=true) but this request is plain http, so the session was not saved and no cookie was set; behind a TLS proxy set PRODSERVER_TRUSTED_PROXY (or PRODSERVER_URL_SCHEME=https), or use SESSION_COOKIE_SECURE=auto')
+      }
+      done(null, payload)
+      return
+    }
+
+    if (sent === undefined || session.isSaved() || !carriedThisSession(sent, session)) { done(null, payload); return }
+
+    // The session came from the store with this request's cookie and was not written.
+    const maxAgeMs = session.cookie.originalMaxAge ?? config.ttlMs
+    const expiresAtMs = session.cookie.originalExpires?.getTime() ?? Number.NaN
+    if (touchDue({ maxAgeMs, expiresAtMs, now: Date.now() })) {
+      touchBounded(store, session.sessionId, maxAgeMs, adapterOptions).then((ok) => {
+        // Touched: the browser's copy slides too. Not touched (logged): still re-sign if needed.
+        if (ok || sent !== session.encryptedSessionId) reissue(reply, session)
+        done(null, payload)
+      }, (err) => done(err))
+      return
+    }
+    // Signed with an older secret ("new,old" rotation): @fastify/session re-signed the id with the
+    // new secret and, with saveUninitialized false, CLEARED the cookie (research 2.6, pitfall 18).
+    // Re-issue it with the new signature instead; the data is unchanged, so no store write.
+    if (sent !== session.encryptedSessionId) reissue(reply, session)
+    done(null, payload)
+  })
+
+  /** Did the request carry the id of the session it ended with (loaded, not regenerated/new)? */
+  function carriedThisSession (sent: string, session: LoadedSession): boolean {
+    if (sent === session.encryptedSessionId) return true
+    const unsigned = signer.unsign(sent)
+    return unsigned.valid && unsigned.value === session.sessionId
+  }
+
+  function reissue (reply: FastifyReply, session: LoadedSession): void {
+    // @fastify/session may already have written a clearing Set-Cookie for this name (its onSend
+    // runs after @fastify/cookie's, which then writes the header at once): replace, not append.
+    dropSetCookie(reply, cookieName)
+    reply.setCookie(cookieName, session.encryptedSessionId, session.cookie.toJSON() as any)
+  }
+}
+
+/** Removes the Set-Cookie header lines already written for `name`. */
+function dropSetCookie (reply: FastifyReply, name: string): void {
+  const current = reply.getHeader('set-cookie')
+  if (current === undefined) return
+  const lines = (Array.isArray(current) ? current : [String(current)]).filter((l) => !l.startsWith(`${name}=`))
+  reply.removeHeader('set-cookie')
+  if (lines.length > 0) reply.header('set-cookie', lines)
+}
 
 export default fp(sessionsPlugin, { name: 'fastify-prodserver-sessions', fastify: '5.x' })

@@ -1,0 +1,178 @@
+/**
+ * Options of the sessions plugin: read, defaulted and validated ONCE, at registration
+ * (@fastify/under-pressure's style). The per-request hooks only look at the result.
+ *
+ * Session knobs come from the knob table (lib/config/knobs.ts, group 'session'); an option in code
+ * overrides the environment (DESIGN.md precedence). Plugin option names are the knobs'
+ * `pluginOption` (`store`, `secret`, `ttl`…), so a bad value is reported as `option store=…`, and an
+ * env value as `SESSION_STORE=…`: one line naming the source, the value and what is accepted.
+ */
+import crypto from 'node:crypto'
+import os from 'node:os'
+import path from 'node:path'
+import { camelCase, knobsInGroup } from '../config/knobs'
+import { resolveKnobs } from '../config/resolve'
+import { KnobError, parseDuration } from '../config/values'
+import type { RedisClient } from './stores/redis'
+import type { SessionRecordStore } from './stores/types'
+
+export type StoreName = 'auto' | 'redis' | 'file' | 'memory'
+export type CookieSecure = 'auto' | 'true' | 'false'
+
+/** The default boot timeout for Redis: long enough for a TLS handshake, short enough to boot. */
+export const DEFAULT_BOOT_TIMEOUT_MS = 5000
+
+export interface SessionsOptions {
+  /** `auto` (default), `redis`, `file`, `memory`, or a ready store object (you keep ownership). */
+  store?: StoreName | SessionRecordStore
+  /** One secret or a list (comma-separated in env); each ≥ 32 characters; the first signs. */
+  secret?: string | string[]
+  /** Idle lifetime, sliding: a number of seconds or `'30m'`, `'1h'`… (default 1 day). */
+  ttl?: number | string
+  cookieName?: string
+  /** `'auto'` (Secure on https), `true` or `false`. */
+  cookieSecure?: 'auto' | boolean
+  /** Directory of the file store (default: a per-app directory under the OS temp dir). */
+  dir?: string
+  redisUrl?: string
+  /** Bound on every store operation: a number of milliseconds or `'1s'` (default 1000 ms). */
+  redisTimeout?: number | string
+  redisPrefix?: string
+  /** An existing ioredis client (e.g. @fastify/redis's); used as configured, never closed. */
+  redisClient?: RedisClient
+  /** How long registration waits for Redis to be ready: ms or `'5s'` (default 5 s). */
+  bootTimeout?: number | string
+}
+
+export interface SessionConfig {
+  store: StoreName
+  /** A store object given in code, if any. */
+  customStore?: SessionRecordStore
+  /** undefined = not configured (secrets.ts decides). */
+  secrets?: string[]
+  ttlMs: number
+  cookieName: string
+  cookieSecure: CookieSecure
+  dir: string
+  dirIsDefault: boolean
+  redisUrl?: string
+  redisClient?: RedisClient
+  timeoutMs: number
+  redisPrefix: string
+  bootTimeoutMs: number
+  nodeEnv?: string
+  /** PRODSERVER_WORKER_COUNT, set by the launcher for its workers (1 when absent). */
+  workerCount: number
+  /** knob name → where its value came from (`env SESSION_STORE`, `option store`, `default`). */
+  sources: Record<string, string>
+  /** Resolution warnings to log once (two env names of one knob with different values). */
+  warnings: string[]
+}
+
+const SESSION_KNOBS = knobsInGroup('session')
+
+export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.ProcessEnv = process.env): SessionConfig {
+  const opts = options as Record<string, unknown>
+  // resolveKnobs reads options under the camelCase knob name (`sessionStore`); the plugin's public
+  // names are the knobs' pluginOption (`store`). Translate in, and translate error messages back.
+  const renamed: Record<string, unknown> = {}
+  const rename: Array<[string, string]> = []
+  let customStore: SessionRecordStore | undefined
+  for (const knob of SESSION_KNOBS) {
+    const name = knob.pluginOption ?? camelCase(knob.name)
+    let value = opts[name]
+    if (name === 'store' && isStoreObject(value)) {
+      customStore = value
+      value = undefined
+    }
+    if (value !== undefined) renamed[camelCase(knob.name)] = value
+    rename.push([`option ${camelCase(knob.name)}`, `option ${name}`])
+  }
+
+  let resolved
+  try {
+    resolved = resolveKnobs({ options: renamed, env, knobs: SESSION_KNOBS })
+  } catch (err) {
+    if (err instanceof KnobError) {
+      let message = err.message
+      for (const [from, to] of rename) message = message.split(from).join(to)
+      throw new KnobError(message)
+    }
+    throw err
+  }
+  const v = resolved.values
+  const sources: Record<string, string> = {}
+  for (const [name, source] of Object.entries(resolved.sources)) {
+    sources[name] = rename.reduce((s, [from, to]) => s.split(from).join(to), source)
+  }
+
+  const bootTimeoutMs = options.bootTimeout === undefined
+    ? DEFAULT_BOOT_TIMEOUT_MS
+    : parseDuration(options.bootTimeout, 'ms')
+  if (bootTimeoutMs === undefined || bootTimeoutMs < 1) {
+    throw new KnobError(`option bootTimeout=${JSON.stringify(options.bootTimeout)} is not valid; accepted: a duration such as 500ms or 5s (a bare number means milliseconds)`)
+  }
+
+  const redisClient = options.redisClient
+  if (redisClient !== undefined && (typeof redisClient !== 'object' || redisClient === null || typeof (redisClient as { status?: unknown }).status !== 'string')) {
+    throw new KnobError('option redisClient is not valid; accepted: an ioredis Redis or Cluster instance')
+  }
+
+  const workerCount = parseWorkerCount(env.PRODSERVER_WORKER_COUNT)
+  const dir = v['session-dir'] ?? defaultSessionDir()
+
+  return {
+    store: customStore !== undefined ? customStore.kind : v['session-store'] as StoreName,
+    customStore,
+    secrets: v['session-secret'],
+    ttlMs: v['session-ttl'],
+    cookieName: v['session-cookie-name'],
+    cookieSecure: v['session-cookie-secure'] as CookieSecure,
+    dir: path.resolve(dir),
+    dirIsDefault: v['session-dir'] === undefined,
+    redisUrl: v['redis-url'],
+    redisClient,
+    timeoutMs: v['session-redis-timeout'],
+    redisPrefix: v['session-redis-prefix'],
+    bootTimeoutMs,
+    nodeEnv: env.NODE_ENV,
+    workerCount,
+    sources,
+    // "unknown variable PRODSERVER_…" warnings concern every knob: the launcher reports those.
+    warnings: resolved.warnings.filter((w) => !w.startsWith('unknown variable'))
+  }
+}
+
+/**
+ * The default file-store directory: one per (user, application) on this host, so every worker of
+ * one app shares it (they run as the same user in the same working directory) and two apps or
+ * two users never read each other's sessions. Under the OS temp dir because it is writable
+ * everywhere (containers with a read-only app dir included); set SESSION_DIR for sessions that must
+ * survive a reboot or a tmp cleaner.
+ */
+export function defaultSessionDir (cwd: string = process.cwd()): string {
+  const uid = typeof process.getuid === 'function' ? String(process.getuid()) : safeUserName()
+  const app = crypto.createHash('sha256').update(cwd).digest('hex').slice(0, 12)
+  return path.join(os.tmpdir(), `fastify-prodserver-sessions-${uid}-${app}`)
+}
+
+function safeUserName (): string {
+  try {
+    return os.userInfo().username.replace(/[^A-Za-z0-9_-]/g, '_')
+  } catch {
+    return 'user'
+  }
+}
+
+function parseWorkerCount (raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 1
+  const n = Number(raw)
+  return Number.isInteger(n) && n >= 1 ? n : 1
+}
+
+function isStoreObject (value: unknown): value is SessionRecordStore {
+  if (typeof value !== 'object' || value === null) return false
+  const s = value as Record<string, unknown>
+  return ['get', 'set', 'touch', 'destroy', 'check', 'close'].every((m) => typeof s[m] === 'function') &&
+    (s.kind === 'redis' || s.kind === 'file' || s.kind === 'memory')
+}

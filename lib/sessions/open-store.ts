@@ -1,0 +1,88 @@
+/**
+ * The I/O half of store selection (select.ts decides): build the chosen store, connect Redis within
+ * the boot timeout, fall back to the file store when `auto` picked an unreachable Redis.
+ *
+ * Boot policy (pitfall 20): an explicitly requested Redis that is unreachable fails the boot with a
+ * one-line error naming REDIS_URL without its password (a silent fallback would split sessions
+ * between hosts); `auto` keeps the seed's behaviour (NOW LMS): file store + ONE warning.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { SessionConfig } from './config'
+import { selectStore, type StoreKind } from './select'
+import { RedisSessionStore } from './stores/redis'
+import { MemorySessionStore, MEMORY_PRODUCTION_WARNING } from './stores/memory'
+import { FileSessionStore } from './stores/file'
+import type { SessionRecordStore } from './stores/types'
+
+export interface OpenedStore {
+  store: SessionRecordStore
+  kind: StoreKind
+  reason: string
+  /** We built it: close it with Fastify. A store object passed in code stays the caller's. */
+  owned: boolean
+}
+
+export async function openStore (config: SessionConfig, log: FastifyBaseLogger): Promise<OpenedStore> {
+  const selection = selectStore({
+    store: config.store,
+    storeSource: config.sources['session-store'],
+    custom: config.customStore !== undefined,
+    nodeEnv: config.nodeEnv,
+    redisUrl: config.redisUrl,
+    hasRedisClient: config.redisClient !== undefined,
+    workerCount: config.workerCount,
+    dir: config.dir
+  })
+
+  if (config.customStore !== undefined) {
+    return { store: config.customStore, kind: selection.kind, reason: selection.reason, owned: false }
+  }
+
+  switch (selection.kind) {
+    case 'memory':
+      if (config.nodeEnv === 'production') {
+        // express-session's MemoryStore warning, for the same reasons (pitfall 15).
+        log.warn(`sessions: ${MEMORY_PRODUCTION_WARNING}`)
+      }
+      return { store: new MemorySessionStore({ log }), kind: 'memory', reason: selection.reason, owned: true }
+    case 'file':
+      return { store: openFile(config, log), kind: 'file', reason: selection.reason, owned: true }
+    case 'redis':
+      break
+  }
+
+  const redis = new RedisSessionStore({
+    ...(config.redisClient !== undefined ? { client: config.redisClient } : { url: config.redisUrl }),
+    prefix: config.redisPrefix,
+    timeoutMs: config.timeoutMs,
+    log
+  })
+  try {
+    await redis.connect(config.bootTimeoutMs)
+    return { store: redis, kind: 'redis', reason: selection.reason, owned: true }
+  } catch (err) {
+    await redis.close().catch(() => {})
+    if (!selection.fallbackToFile) throw oneLine(err)
+    const message = err instanceof Error ? err.message : String(err)
+    log.warn(`sessions: ${message}; falling back to the file store in ${config.dir} (sessions are shared by the workers of this host only)`)
+    return {
+      store: openFile(config, log),
+      kind: 'file',
+      reason: `auto: Redis unreachable at boot within ${config.bootTimeoutMs} ms; fell back to the file store (${config.dir})`,
+      owned: true
+    }
+  }
+}
+
+function openFile (config: SessionConfig, log: FastifyBaseLogger): SessionRecordStore {
+  return new FileSessionStore({ dir: config.dir, log })
+}
+
+/** Boot errors are printed by the launcher as one line: drop the stack's extra lines. */
+function oneLine (err: unknown): Error {
+  if (err instanceof Error) {
+    err.message = err.message.replace(/\s*\n\s*/g, ' ')
+    return err
+  }
+  return new Error(String(err).replace(/\s*\n\s*/g, ' '))
+}

@@ -1,0 +1,86 @@
+/**
+ * Which session store, and why: a PURE decision (no I/O), exactly DESIGN.md "Session store
+ * selection". open-store.ts performs it (connects, falls back). Kept pure so every branch is a
+ * unit-testable table row and `planServer()` can report the same choice without starting anything.
+ *
+ * 1. SESSION_STORE set → that store. `redis` without a URL or client is a configuration error;
+ *    `memory` with more than one worker is refused: each worker would hold its own sessions and a
+ *    user would be logged out whenever the kernel balances them to another worker (pitfall 15).
+ * 2. auto: NODE_ENV=test → memory; Redis configured → Redis, falling back to the file store when
+ *    it is unreachable at boot (NOW LMS's seed behaviour); otherwise → file (shared by the workers
+ *    of this host).
+ */
+import { redactUrl } from '../config/values'
+import { KnobError } from '../config/values'
+
+export type StoreKind = 'redis' | 'file' | 'memory'
+
+export interface SelectionInput {
+  store: 'auto' | StoreKind
+  /** Where `store` came from, for messages: `env SESSION_STORE`, `option store`, `default`. */
+  storeSource?: string
+  /** A store object passed in code (its kind is `store`). */
+  custom?: boolean
+  nodeEnv?: string
+  redisUrl?: string
+  hasRedisClient?: boolean
+  workerCount?: number
+  /** File store directory, for the reason text. */
+  dir?: string
+}
+
+export interface Selection {
+  kind: StoreKind
+  /** One human sentence: logged once and exposed as `fastify.sessionBackend.reason`. */
+  reason: string
+  /** Redis was picked by `auto`: if unreachable at boot, use the file store (with one warning). */
+  fallbackToFile: boolean
+}
+
+export function selectStore (input: SelectionInput): Selection {
+  const workers = input.workerCount ?? 1
+  const redisWhere = input.hasRedisClient === true
+    ? 'the redisClient passed in code'
+    : input.redisUrl !== undefined ? `REDIS_URL ${redactUrl(input.redisUrl)}` : undefined
+  const setBy = sourceName(input.storeSource)
+
+  if (input.custom === true) {
+    return { kind: input.store as StoreKind, reason: `a ${input.store} store object was passed in code (option store)`, fallbackToFile: false }
+  }
+
+  switch (input.store) {
+    case 'redis':
+      if (redisWhere === undefined) {
+        throw new KnobError(`${setBy}=redis needs a Redis: REDIS_URL is not set; accepted: set REDIS_URL (redis:// or rediss://) or pass redisClient, or choose another store`)
+      }
+      return { kind: 'redis', reason: `${setBy}=redis (${redisWhere})`, fallbackToFile: false }
+    case 'memory':
+      if (workers > 1) {
+        throw new KnobError(`${setBy}=memory is refused with ${workers} workers (PRODSERVER_WORKER_COUNT): memory sessions are not shared between processes; accepted: file or redis, or 1 worker`)
+      }
+      return { kind: 'memory', reason: `${setBy}=memory`, fallbackToFile: false }
+    case 'file':
+      return { kind: 'file', reason: `${setBy}=file${input.dir !== undefined ? ` (${input.dir})` : ''}`, fallbackToFile: false }
+    default:
+      break
+  }
+
+  // auto
+  if (input.nodeEnv === 'test') {
+    return { kind: 'memory', reason: 'auto: NODE_ENV=test', fallbackToFile: false }
+  }
+  if (redisWhere !== undefined) {
+    return { kind: 'redis', reason: `auto: ${redisWhere} is configured`, fallbackToFile: true }
+  }
+  return {
+    kind: 'file',
+    reason: `auto: no REDIS_URL; file store shared by the workers of this host${input.dir !== undefined ? ` (${input.dir})` : ''}`,
+    fallbackToFile: false
+  }
+}
+
+/** `env SESSION_STORE` → `SESSION_STORE`, `option store` → `option store`, default → `SESSION_STORE`. */
+function sourceName (source: string | undefined): string {
+  if (source === undefined || source === 'default') return 'SESSION_STORE'
+  return source.replace(/^env /, '')
+}
