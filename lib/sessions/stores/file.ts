@@ -135,6 +135,8 @@ export class FileSessionStore implements SessionRecordStore {
   async destroy (id: string): Promise<void> {
     const p = sessionPaths(this.dir, id)
     if (p === null) return
+    // A never-saved id needs no tombstone: logout spam must not fill the directory with them.
+    if (!(await exists(p.record))) return
     await writeAtomic(p.tombstone, Buffer.alloc(0), { mtimeMs: Date.now() + this.tombstoneMs, fsync: this.fsync })
     await this.unlink(p.record)
   }
@@ -198,4 +200,14 @@ export class FileSessionStore implements SessionRecordStore {
 /** Same as `new FileSessionStore(opts)`, for symmetry with the other stores' factories. */
 export function createFileStore (opts: FileSessionStoreOptions): FileSessionStore {
   return new FileSessionStore(opts)
+}
+
+async function exists (file: string): Promise<boolean> {
+  try {
+    await fsp.stat(file)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
 }

@@ -103,6 +103,8 @@ export class MemorySessionStore implements SessionRecordStore {
 
   async destroy (id: string): Promise<void> {
     if (!isValidSessionId(id)) return
+    // A never-saved id needs no tombstone; writing one would let logout spam evict real ones.
+    if (!this.records.has(id)) return
     this.tombstones.set(id, true)
     this.records.delete(id)
   }

@@ -23,7 +23,7 @@ import { StoreUnavailableError } from '../errors'
 import { DEFAULT_TOMBSTONE_MS, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
 import { normalizeClient, type ClientHandle, type RedisClient, type StoreLog } from './redis/client'
 import { Breaker } from './redis/breaker'
-import { GET_WITH_TTL, SET_UNLESS_TOMBSTONE, TOMBSTONE, TOUCH_LIVE } from './redis/scripts'
+import { GET_WITH_TTL, SET_UNLESS_TOMBSTONE, DESTROY_EXISTING, TOMBSTONE, TOUCH_LIVE } from './redis/scripts'
 
 export type { StoreLog, RedisClient } from './redis/client'
 export { TOMBSTONE } from './redis/scripts'
@@ -119,9 +119,9 @@ export class RedisSessionStore implements SessionRecordStore {
   async destroy (id: string): Promise<void> {
     if (!isValidSessionId(id)) return
     const key = this.prefix + id
-    // Unconditional: a tombstone is written even when the key already expired, so a request that
-    // still holds the session in memory cannot save it back.
-    await this.run('redis destroy', () => (this.handle.client as Redis).set(key, TOMBSTONE, 'PX', this.tombstoneMs))
+    // Only a stored session becomes a tombstone (see DESTROY_EXISTING): enough to stop a request that
+    // loaded it from saving it back, and nothing for ids that were never saved.
+    await this.run('redis destroy', () => DESTROY_EXISTING.run(this.handle.client, key, [this.tombstoneMs, TOMBSTONE]))
   }
 
   /** PING round trip; bypasses the breaker (it is a probe) and never throws. */

@@ -79,3 +79,15 @@ local cur = redis.call('GET', KEYS[1])
 if not cur or cur == ARGV[2] then return 0 end
 return redis.call('PEXPIRE', KEYS[1], ARGV[1])
 `)
+
+/**
+ * destroy: replace a stored session (live, or already a tombstone) with a tombstone. An id that
+ * holds nothing gets nothing: a fresh, never-saved session being destroyed (logout without a
+ * cookie, regenerate() of a new session) must not let anyone grow Redis with tombstones.
+ * ARGV: tombstoneMs, TOMBSTONE. Returns 1/0.
+ */
+export const DESTROY_EXISTING = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
+return 1
+`)
