@@ -1,0 +1,141 @@
+/**
+ * The tuned node:http server handed to Fastify through `serverFactory`.
+ *
+ * Why serverFactory: it is the one place where every Node knob can be set at construction
+ * (connectionsCheckingInterval, maxHeaderSize and highWaterMark are constructor-only), and it lets
+ * us own the 'connection' path (ConnectionGate) and the request path (the few per-request steps
+ * below, all decided at boot so the hot path only tests booleans).
+ */
+import http from 'node:http'
+import type { Socket } from 'node:net'
+import type { ServerPlan } from '../plan/types'
+import { ConnectionGate, type GateLog } from './connection-gate'
+import { IdleSweeper, stampAdmitted } from './idle-sweeper'
+import { compileTrust, fastifyTrustProxy, isTrustedSocket, markTrust, stripProxyHeaders } from './proxy-headers'
+import { ServerStartError } from './errors'
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
+
+export interface ServerState {
+  draining: boolean
+  requests: number
+}
+
+export interface TunedHttp {
+  /** Fastify's serverFactory. */
+  factory: (handler: Handler, opts: unknown) => http.Server
+  /** The server, once Fastify called the factory. */
+  server (): http.Server
+  gate (): ConnectionGate
+  sweeper (): IdleSweeper
+  state: ServerState
+  /** Fastify's trustProxy value (false when nobody is trusted). */
+  trustProxy: ((address: string, hop: number) => boolean) | boolean
+}
+
+interface SocketInternals {
+  encrypted?: boolean
+  _readableState?: { highWaterMark: number }
+  _writableState?: { highWaterMark: number }
+}
+
+export function tunedHttpServer (plan: ServerPlan, userHttp: http.ServerOptions | undefined, log: GateLog): TunedHttp {
+  if (plan.headersTimeoutMs > plan.requestTimeoutMs) {
+    // node:http's constructor throws ERR_OUT_OF_RANGE for this (pitfall 5); say it in our words.
+    throw new ServerStartError(`headers-timeout (${plan.headersTimeoutMs}ms) must not exceed request-timeout (${plan.requestTimeoutMs}ms)`)
+  }
+  const trust = compileTrust(plan.trustedProxy)
+  const trustAll = plan.trustedProxy?.includes('*') === true
+  const state: ServerState = { draining: false, requests: 0 }
+  let server: http.Server | undefined
+  let gate: ConnectionGate | undefined
+  let sweeper: IdleSweeper | undefined
+
+  const prepareSocket = buildSocketPreparation(plan, trustAll ? undefined : trust)
+
+  const factory = (handler: Handler): http.Server => {
+    const options: http.ServerOptions = {
+      ...userHttp,
+      // Sweep granularity of headers/request timeouts = Waitress's cleanup_interval.
+      connectionsCheckingInterval: plan.cleanupIntervalMs,
+      headersTimeout: plan.headersTimeoutMs,
+      // Fastify sets 0 here (pitfall 6), which disables slowloris protection; we don't.
+      requestTimeout: plan.requestTimeoutMs
+    }
+    if (plan.maxRequestHeaderSize !== undefined) options.maxHeaderSize = plan.maxRequestHeaderSize
+    // recv-bytes: Node has no per-recv size (libuv reads 64 KiB slabs); the nearest knob is the
+    // socket's readable high-water mark, which the http constructor applies to accepted sockets
+    // (Node ≥ 20.1). send-bytes: see buildSocketPreparation.
+    if (plan.recvBytes !== undefined) options.highWaterMark = plan.recvBytes
+
+    const listener = buildRequestListener(handler, state, plan.ident, trustAll ? 'none' : trust === undefined ? 'all' : 'untrusted')
+    const s = http.createServer(options, listener)
+    // Post-response idle time = keep-alive timeout; advertised as `Keep-Alive: timeout=N`.
+    s.keepAliveTimeout = plan.keepAliveTimeoutMs
+    // server.timeout stays 0: it would also kill slow in-flight handlers (§3.1, observed).
+    s.setTimeout(0)
+
+    // Own the 'connection' path: take node:http's listener off the event and call it ourselves
+    // when the gate admits the socket. Sockets arrive paused so a waiting one is not read.
+    const nodeListeners = s.listeners('connection') as Array<(socket: Socket) => void>
+    s.removeAllListeners('connection')
+    ;(s as unknown as { pauseOnConnect: boolean }).pauseOnConnect = true // public net.Server property
+    const serve = (socket: Socket): void => {
+      prepareSocket(socket)
+      for (const l of nodeListeners) l.call(s, socket)
+      socket.resume()
+    }
+    gate = new ConnectionGate(plan.connectionLimit, serve, log)
+    s.on('connection', gate.onConnection)
+    sweeper = new IdleSweeper(gate.admitted, plan.channelTimeoutMs, plan.cleanupIntervalMs)
+    server = s
+    return s
+  }
+
+  const need = <T>(x: T | undefined): T => {
+    if (x === undefined) throw new Error('tuned http server not created yet')
+    return x
+  }
+  return {
+    factory,
+    server: () => need(server),
+    gate: () => need(gate),
+    sweeper: () => need(sweeper),
+    state,
+    // '*' still trusts one hop only (Waitress trusted_proxy_count=1): `true` would let Fastify walk
+    // the whole client-supplied X-Forwarded-For chain and report its left-most, spoofable entry.
+    trustProxy: trust === undefined ? false : fastifyTrustProxy(trust)
+  }
+}
+
+/** Per-connection set-up, once per socket (never per request). */
+function buildSocketPreparation (plan: ServerPlan, trust: ReturnType<typeof compileTrust>): (socket: Socket) => void {
+  const https = plan.urlScheme === 'https'
+  const sendBytes = plan.sendBytes
+  return (socket) => {
+    stampAdmitted(socket)
+    if (trust !== undefined) markTrust(socket, trust)
+    const s = socket as unknown as SocketInternals
+    // send-bytes: Waitress's flush threshold has no Node equivalent; the writable high-water mark
+    // is where Node applies output back-pressure (res.write() returns false, reading pauses), the
+    // role Waitress gives outbuf_high_watermark. The http constructor only takes one value for
+    // both directions, so the write side is set per socket (the response inherits it).
+    if (sendBytes !== undefined && s._writableState !== undefined) s._writableState.highWaterMark = sendBytes
+    // url-scheme=https (behind a TLS-terminating proxy): Fastify's request.protocol reads
+    // socket.encrypted, after a trusted X-Forwarded-Proto; so a trusted proxy can still say http.
+    if (https) s.encrypted = true
+  }
+}
+
+function buildRequestListener (handler: Handler, state: ServerState, ident: string | undefined, strip: 'none' | 'all' | 'untrusted'): Handler {
+  const stripAll = strip === 'all'
+  const stripUntrusted = strip === 'untrusted'
+  return function prodserverRequest (req, res) {
+    state.requests++
+    // During a drain every response closes its connection (supervisor reloads lose no request).
+    if (state.draining) res.setHeader('connection', 'close')
+    if (ident !== undefined) res.setHeader('server', ident)
+    if (stripAll || (stripUntrusted && !isTrustedSocket(req.socket))) stripProxyHeaders(req.headers)
+    handler(req, res)
+  }
+}
