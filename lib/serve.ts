@@ -1,11 +1,31 @@
 /**
- * serve(): the launcher in code. Same knobs as the CLI.
- * (Foundation stub: the cluster work replaces it.)
+ * serve(): the launcher in code. Same knobs as the CLI (which calls it with `flags`).
+ *
+ * One decision per process, made here: what role does this process play?
+ *  - forked by our primary (cluster.isWorker + the plan in the env) → worker: build the app from
+ *    the plan the primary computed, listen, report ready;
+ *  - plan.mode 'cluster' → primary: supervise workers that run this same script (process.argv[1],
+ *    same argv) again — the "this script runs again in each worker" pattern, CLI included;
+ *  - otherwise → single process.
  */
+import cluster from 'node:cluster'
 import type { KnobOptions } from './config/knobs'
+import { knobsInGroup } from './config/knobs'
+import { resolveKnobs, type ResolvedKnobs } from './config/resolve'
 import type { FastifyServerOptions } from 'fastify'
 import type { AppPlugin } from './server/index'
-import type { Resources } from './plan/types'
+import type { Plan, Resources } from './plan/types'
+import { planServer } from './plan/plan-server'
+import { isOurWorker, readWorkerPlan } from './cluster/protocol'
+import { runWorker } from './cluster/worker'
+import { runSingle } from './cluster/single'
+import { runPrimary } from './cluster/primary'
+import { launcherLog } from './cluster/log'
+import { AppLoadError, resolveAppPath } from './cluster/app-module'
+import type { ServeHandle } from './cluster/handle'
+
+export type { ServeHandle } from './cluster/handle'
+export { AppLoadError } from './cluster/app-module'
 
 export interface ServeOptions extends KnobOptions {
   /** The app: a Fastify plugin, or a module path (default export or module.exports; optional `options` export). */
@@ -18,12 +38,57 @@ export interface ServeOptions extends KnobOptions {
   resources?: Resources
 }
 
-export interface ServeHandle {
-  role: 'single' | 'primary' | 'worker'
-  addresses: string[]
-  close (): Promise<void>
+export async function serve (options: ServeOptions): Promise<ServeHandle> {
+  const source = { app: options.app, appOptions: options.appOptions, fastify: options.fastify }
+  if (isOurWorker()) return await runWorker(readWorkerPlan(), source)
+
+  const env = options.env ?? process.env
+  const resolved = resolveKnobs({ flags: options.flags, options: options as unknown as Record<string, unknown>, env })
+  const plan = withExplicitProcessModel(planServer(resolved, options.resources), resolved)
+  const role = plan.mode === 'cluster' && cluster.isPrimary ? 'primary' : 'single'
+  const log = launcherLog(role)
+  for (const warning of plan.warnings) log.warn(warning)
+
+  if (role === 'single') {
+    Object.assign(process.env, sessionKnobEnv(resolved))
+    return await runSingle(plan, source, log)
+  }
+  if (typeof options.app === 'string') {
+    // Fail fast on a wrong path; the module itself is loaded by workers only (no preload, so a
+    // reload re-reads it from disk).
+    try {
+      require.resolve(resolveAppPath(options.app))
+    } catch {
+      throw new AppLoadError(`cannot load app module ${options.app}: not found (resolved against ${process.cwd()})`)
+    }
+  }
+  return await runPrimary({ plan, log, env, workerEnv: sessionKnobEnv(resolved) })
 }
 
-export async function serve (_options: ServeOptions): Promise<ServeHandle> {
-  throw new Error('serve() is not implemented yet')
+/**
+ * An explicit `cluster` or worker count decides the process model. planServer() owns this rule;
+ * while it is a stub that always answers 'single', apply it here. Once the planner applies it,
+ * this is a no-op (it only ever agrees with an explicit knob).
+ */
+function withExplicitProcessModel (plan: Plan, resolved: ResolvedKnobs): Plan {
+  const explicitWorkers = resolved.sources.workers !== 'default' ? resolved.values.workers : undefined
+  const wantsCluster = resolved.values.cluster === true || (explicitWorkers !== undefined && explicitWorkers > 1)
+  if (!wantsCluster || plan.mode === 'cluster') return plan
+  return { ...plan, mode: 'cluster', workers: explicitWorkers ?? plan.workers }
+}
+
+/**
+ * Session knobs given as CLI flags or options in code reach the sessions plugin — which reads the
+ * environment — through their preferred env name, in this process (single) or in every worker.
+ */
+function sessionKnobEnv (resolved: ResolvedKnobs): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const knob of knobsInGroup('session')) {
+    const source = resolved.sources[knob.name as keyof typeof resolved.sources]
+    if (source === undefined || source === 'default' || source.startsWith('env ')) continue
+    const value = (resolved.values as Record<string, unknown>)[knob.name]
+    if (value === undefined) continue
+    out[knob.env[0]] = Array.isArray(value) ? value.join(',') : knob.kind === 'duration' ? `${value as number}ms` : String(value)
+  }
+  return out
 }

@@ -1,0 +1,74 @@
+/**
+ * The user's app: a Fastify plugin given in code, or a module path loaded like fastify-cli does
+ * (default export or module.exports; optional named export `options` = Fastify server options;
+ * a relative path resolves against the working directory).
+ *
+ * In cluster mode only workers load the app (Gunicorn without --preload), so every worker forked
+ * by a reload reads the code from disk again (gunicorn#2449: preload makes HUP unable to reload).
+ */
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { FastifyServerOptions } from 'fastify'
+import type { AppPlugin } from '../server/index'
+
+export class AppLoadError extends Error {
+  readonly exitCode = 1
+  constructor (message: string) {
+    super(message)
+    this.name = 'AppLoadError'
+  }
+}
+
+export interface LoadedApp {
+  plugin: AppPlugin
+  /** The module's `options` export (Fastify server options), if any. */
+  fastifyOptions?: FastifyServerOptions
+}
+
+export function resolveAppPath (modulePath: string, cwd = process.cwd()): string {
+  return path.resolve(cwd, modulePath)
+}
+
+// TypeScript compiles `import()` to require() under module=commonjs; ESM-only apps need the real one.
+const dynamicImport = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<Record<string, unknown>>
+
+export async function loadApp (app: AppPlugin | string): Promise<LoadedApp> {
+  if (typeof app === 'function') return { plugin: app }
+  if (typeof app !== 'string' || app === '') throw new AppLoadError('app must be a Fastify plugin or a module path')
+  const file = resolveAppPath(app)
+  let mod: Record<string, unknown>
+  try {
+    mod = require(file) as Record<string, unknown>
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ERR_REQUIRE_ESM' || code === 'ERR_REQUIRE_ASYNC_MODULE') {
+      try {
+        mod = await dynamicImport(pathToFileURL(file).href)
+      } catch (e) {
+        throw new AppLoadError(`cannot load app module ${app}: ${firstLine(e)}`)
+      }
+    } else {
+      throw new AppLoadError(`cannot load app module ${app}: ${firstLine(err)}`)
+    }
+  }
+  const plugin = pickPlugin(mod)
+  if (plugin === undefined) {
+    throw new AppLoadError(`app module ${app} does not export a Fastify plugin; accepted: a function as module.exports or default export`)
+  }
+  const options = (mod as { options?: unknown }).options
+  return { plugin, fastifyOptions: typeof options === 'object' && options !== null ? options as FastifyServerOptions : undefined }
+}
+
+function pickPlugin (mod: unknown): AppPlugin | undefined {
+  if (typeof mod === 'function') return mod as AppPlugin
+  const d = (mod as { default?: unknown } | null)?.default
+  if (typeof d === 'function') return d as AppPlugin
+  // A TS/ESM module compiled to CJS and then imported: { default: { default: fn } }.
+  const dd = (d as { default?: unknown } | null | undefined)?.default
+  return typeof dd === 'function' ? dd as AppPlugin : undefined
+}
+
+export function firstLine (err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err)
+  return text.split('\n').find((l) => l.trim() !== '')?.trim() ?? text
+}

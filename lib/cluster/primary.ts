@@ -1,0 +1,448 @@
+/**
+ * The primary: a Gunicorn-style arbiter on top of node:cluster.
+ *
+ * Events come in (signals, worker messages, worker exits) and are recorded; one loop — tick() —
+ * decides: it handles queued signals, kills silent workers, and brings the workers back to the
+ * target (spawn missing ones, drain surplus ones, advance the one replacement in progress).
+ * Signal handlers only queue the signal (arbiter.py's SIG_QUEUE).
+ *
+ * Replacements (reload, max-requests recycle) are "rotations", one at a time: fork the new
+ * worker, wait for its `ready`, THEN drain the old one, and start the next rotation only when the
+ * old one has exited. PM2 kills the old worker after listen_timeout even when the new one never
+ * became ready (research §4.1, pitfall 10); Gunicorn recycles workers together (gunicorn#3427,
+ * pitfall 17). One at a time also keeps at most target+1 processes alive, so the per-worker heap
+ * cap the planner computed from the memory budget still holds during a reload.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import { randomBytes } from 'node:crypto'
+import type { Plan } from '../plan/types'
+import { RestartBackoff } from './backoff'
+import type { ServeHandle } from './handle'
+import type { LauncherLog } from './log'
+import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, WORKER_ENV, type PrimaryMessage, type WorkerMessage } from './protocol'
+
+type WorkerState = 'booting' | 'ready' | 'draining'
+type RotationReason = 'reload' | 'recycle'
+type QueuedSignal = 'SIGHUP' | 'SIGTERM' | 'SIGINT' | 'SIGTTIN' | 'SIGTTOU'
+const HANDLED_SIGNALS: QueuedSignal[] = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGTTIN', 'SIGTTOU']
+
+/** The worker's own drain ends at graceful-timeout; this margin lets its onClose hooks finish before SIGKILL. */
+const KILL_MARGIN_MS = 1000
+/**
+ * Until a worker's first message, node itself is starting and loading modules synchronously (seconds
+ * on a loaded machine): no heartbeat can exist yet, so worker-timeout alone would kill healthy boots.
+ */
+const FIRST_MESSAGE_GRACE_MS = 30_000
+
+interface WorkerRecord {
+  worker: Worker
+  pid: number
+  state: WorkerState
+  startedAt: number
+  readyAt?: number
+  lastBeat: number
+  /** False until the worker's first message: it has not reached our code yet. */
+  heard: boolean
+  requests: number
+  drainReason?: string
+  killTimer?: NodeJS.Timeout
+  bootError?: { message: string, stack?: string }
+  timedOut?: boolean
+}
+
+interface Rotation {
+  reason: RotationReason
+  old: WorkerRecord
+  fresh: WorkerRecord
+}
+
+export interface PrimaryOptions {
+  plan: Plan
+  log: LauncherLog
+  /** Extra env for every worker (e.g. session knobs given as flags or options in code). */
+  workerEnv?: Record<string, string>
+  env?: NodeJS.ProcessEnv
+}
+
+export async function runPrimary (options: PrimaryOptions): Promise<ServeHandle> {
+  const supervisor = new Supervisor(options)
+  await supervisor.start()
+  return {
+    role: 'primary',
+    get addresses () { return supervisor.addresses },
+    close: () => supervisor.stop('close')
+  }
+}
+
+export class Supervisor {
+  addresses: string[] = []
+
+  private readonly plan: Plan
+  private readonly log: LauncherLog
+  private readonly env: NodeJS.ProcessEnv
+  private readonly workerEnv: Record<string, string>
+  private readonly workers = new Map<number, WorkerRecord>()
+  private readonly signalQueue: QueuedSignal[] = []
+  private readonly retireQueue: Array<{ rec: WorkerRecord, reason: RotationReason }> = []
+  private readonly backoff = new RestartBackoff()
+  private readonly signalHandlers = new Map<QueuedSignal, () => void>()
+  private rotation?: Rotation
+  private target: number
+  private phase: 'starting' | 'running' | 'stopping' | 'halted' = 'starting'
+  private spawnNotBefore = 0
+  private nextSpawnReason = 'boot'
+  private exitWhenStopped = false
+  private launchedAt = Date.now()
+  private loopTimer?: NodeJS.Timeout
+  private spawnTimer?: NodeJS.Timeout
+  private wakePending = false
+  private onStarted?: () => void
+  private onStopped?: () => void
+  private stopped?: Promise<void>
+
+  constructor (options: PrimaryOptions) {
+    this.plan = options.plan
+    this.log = options.log
+    this.env = options.env ?? process.env
+    this.target = Math.max(1, options.plan.workers)
+    this.workerEnv = { ...options.workerEnv }
+    this.adoptSessionSecret()
+  }
+
+  /** Forks the workers; resolves once every one of them is ready. */
+  start (): Promise<void> {
+    // Round-robin in the primary; SCHED_NONE puts most connections on a few workers (pitfall 12).
+    cluster.schedulingPolicy = cluster.SCHED_RR
+    // Each worker's V8 heap is otherwise sized from the whole machine/cgroup, so N workers can
+    // jointly exceed the memory they were counted for (pitfall 4).
+    cluster.setupPrimary({ execArgv: withHeapLimit(process.execArgv, this.plan.heapMb) })
+    for (const signal of HANDLED_SIGNALS) {
+      const handler = (): void => { this.signalQueue.push(signal); this.wake() }
+      this.signalHandlers.set(signal, handler)
+      process.on(signal, handler)
+    }
+    this.launchedAt = Date.now()
+    this.log.info({ workers: this.target, threads: this.plan.threads, heapMb: this.plan.heapMb, supervisor: this.plan.supervisor }, 'primary starting')
+    this.loopTimer = setInterval(() => this.tick(), heartbeatIntervalMs(this.plan.supervisor.workerTimeoutMs))
+    return new Promise((resolve) => {
+      this.onStarted = resolve
+      this.tick()
+    })
+  }
+
+  /** Graceful stop: drain every worker within graceful-timeout, SIGKILL the rest. */
+  stop (reason: 'close' | NodeJS.Signals): Promise<void> {
+    if (this.phase === 'stopping' || this.phase === 'halted') {
+      if (reason !== 'close') this.quickShutdown(reason)
+      return this.stopped ?? Promise.resolve()
+    }
+    this.phase = 'stopping'
+    this.retireQueue.length = 0
+    this.rotation = undefined
+    this.stopped = new Promise((resolve) => { this.onStopped = resolve })
+    this.log.info({ reason, workers: this.workers.size, gracefulTimeoutMs: this.plan.supervisor.gracefulTimeoutMs }, 'shutdown: draining workers')
+    for (const rec of this.workers.values()) this.drain(rec, 'stop')
+    this.wake()
+    return this.stopped
+  }
+
+  // ── the loop ──────────────────────────────────────────────────────────────────────────────
+
+  private wake (): void {
+    if (this.wakePending) return
+    this.wakePending = true
+    setImmediate(() => { this.wakePending = false; this.tick() })
+  }
+
+  private tick (): void {
+    this.handleSignals()
+    this.killSilentWorkers()
+    this.manageWorkers()
+    this.finishIfStopped()
+  }
+
+  private handleSignals (): void {
+    let signal: QueuedSignal | undefined
+    while ((signal = this.signalQueue.shift()) !== undefined) {
+      switch (signal) {
+        case 'SIGHUP': this.reload(); break
+        case 'SIGTTIN': this.scale(+1); break
+        case 'SIGTTOU': this.scale(-1); break
+        case 'SIGTERM':
+        case 'SIGINT':
+          this.exitWhenStopped = true
+          void this.stop(signal)
+          break
+      }
+    }
+  }
+
+  /**
+   * A worker that sent nothing for worker-timeout has a blocked event loop. SIGKILL directly:
+   * Gunicorn's SIGABRT first step exists for Python's handler; a blocked JS loop runs no handler.
+   */
+  private killSilentWorkers (): void {
+    const timeout = this.plan.supervisor.workerTimeoutMs
+    if (timeout <= 0) return
+    const now = Date.now()
+    for (const rec of this.workers.values()) {
+      if (rec.state === 'draining' || rec.timedOut === true) continue
+      const silentMs = now - rec.lastBeat
+      if (silentMs <= (rec.heard ? timeout : Math.max(timeout, FIRST_MESSAGE_GRACE_MS))) continue
+      rec.timedOut = true
+      this.log.error({ worker: rec.pid, silentMs, timeoutMs: timeout }, 'worker timeout')
+      rec.worker.process.kill('SIGKILL')
+    }
+  }
+
+  /** Converge: the one replacement in progress moves on, then the count goes back to target. */
+  private manageWorkers (): void {
+    if (this.phase === 'stopping' || this.phase === 'halted') return
+    this.advanceRotation()
+
+    const counted = this.countedWorkers()
+    if (counted.length < this.target) {
+      const wait = this.spawnNotBefore - Date.now()
+      if (wait > 0) {
+        if (this.spawnTimer === undefined) {
+          this.spawnTimer = setTimeout(() => { this.spawnTimer = undefined; this.wake() }, wait)
+        }
+        return
+      }
+      for (let i = counted.length; i < this.target; i++) this.spawn(this.nextSpawnReason)
+    } else if (counted.length > this.target) {
+      const surplus = counted
+        .filter((rec) => rec !== this.rotation?.old)
+        .sort((a, b) => a.startedAt - b.startedAt)
+        .slice(0, counted.length - this.target)
+      for (const rec of surplus) this.drain(rec, 'scale-down')
+    }
+  }
+
+  /** Workers that make up the target: not draining, and not a replacement still booting. */
+  private countedWorkers (): WorkerRecord[] {
+    const booting = this.rotation !== undefined && this.rotation.old.state !== 'draining' ? this.rotation.fresh : undefined
+    return [...this.workers.values()].filter((rec) => rec.state !== 'draining' && rec !== booting)
+  }
+
+  private advanceRotation (): void {
+    const r = this.rotation
+    if (r === undefined) {
+      let next
+      while ((next = this.retireQueue.shift()) !== undefined) {
+        if (this.workers.has(next.rec.worker.id) && next.rec.state !== 'draining') break
+      }
+      if (next === undefined) return
+      const fresh = this.spawn(next.reason)
+      this.rotation = { reason: next.reason, old: next.rec, fresh }
+      this.log.info({ reason: next.reason, old: next.rec.pid, fresh: fresh.pid, left: this.retireQueue.length }, 'replacing worker: new one booting')
+      return
+    }
+    // Never drain the old worker before its replacement serves (pitfall 10).
+    if (r.fresh.state === 'ready' && r.old.state !== 'draining') this.drain(r.old, r.reason)
+  }
+
+  private finishIfStopped (): void {
+    if ((this.phase !== 'stopping' && this.phase !== 'halted') || this.workers.size > 0) return
+    if (this.loopTimer !== undefined) clearInterval(this.loopTimer)
+    if (this.spawnTimer !== undefined) clearTimeout(this.spawnTimer)
+    this.loopTimer = undefined
+    for (const [signal, handler] of this.signalHandlers) process.removeListener(signal, handler)
+    this.signalHandlers.clear()
+    if (this.phase === 'halted') {
+      this.log.fatal('halted')
+      process.exit(WORKER_BOOT_ERROR)
+    }
+    this.log.info('stopped')
+    this.onStopped?.()
+    if (this.exitWhenStopped) process.exit(0)
+  }
+
+  // ── behaviours ────────────────────────────────────────────────────────────────────────────
+
+  /** SIGHUP: replace every worker, one at a time; new workers load the app from disk again. */
+  private reload (): void {
+    if (this.phase === 'stopping' || this.phase === 'halted') return
+    const current = [...this.workers.values()].filter((rec) => rec.state !== 'draining' && rec !== this.rotation?.fresh)
+    const queued = new Set(this.retireQueue.map((e) => e.rec))
+    for (const rec of current) if (!queued.has(rec) && rec !== this.rotation?.old) this.retireQueue.push({ rec, reason: 'reload' })
+    this.log.info({ workers: current.map((rec) => rec.pid) }, 'reload: replacing workers one at a time')
+  }
+
+  /** SIGTTIN / SIGTTOU: one worker more or less, never below one. */
+  private scale (delta: 1 | -1): void {
+    if (this.phase === 'stopping' || this.phase === 'halted') return
+    const before = this.target
+    this.target = Math.max(1, this.target + delta)
+    this.nextSpawnReason = 'scale-up'
+    this.log.info({ from: before, to: this.target }, delta > 0 ? 'scale up' : 'scale down')
+  }
+
+  private recycleRequested (rec: WorkerRecord, requests: number, limit: number): void {
+    if (this.phase !== 'running' || rec.state !== 'ready') return
+    if (this.rotation?.old === rec || this.retireQueue.some((e) => e.rec === rec)) return
+    this.retireQueue.push({ rec, reason: 'recycle' })
+    this.log.info({ worker: rec.pid, requests, limit }, 'recycle requested (max-requests)')
+  }
+
+  private drain (rec: WorkerRecord, reason: string): void {
+    if (rec.state === 'draining') return
+    rec.state = 'draining'
+    rec.drainReason = reason
+    const message: PrimaryMessage = { prodserver: 1, type: 'drain' }
+    try {
+      rec.worker.send(message)
+    } catch {
+      // IPC already closed: the worker is on its way out; the exit event follows.
+    }
+    rec.killTimer = setTimeout(() => {
+      this.log.warn({ worker: rec.pid, gracefulTimeoutMs: this.plan.supervisor.gracefulTimeoutMs }, 'drain took too long: killing worker')
+      rec.worker.process.kill('SIGKILL')
+    }, this.plan.supervisor.gracefulTimeoutMs + KILL_MARGIN_MS)
+    rec.killTimer.unref()
+    const draining = [...this.workers.values()].filter((w) => w.state === 'draining').length
+    this.log.info({ worker: rec.pid, reason, draining }, 'worker draining')
+  }
+
+  private quickShutdown (signal: NodeJS.Signals): void {
+    this.log.warn({ signal }, 'second signal during shutdown: killing workers now')
+    for (const rec of this.workers.values()) rec.worker.process.kill('SIGKILL')
+  }
+
+  // ── workers: spawn, messages, exits ────────────────────────────────────────────────────────
+
+  private spawn (reason: string): WorkerRecord {
+    const env: Record<string, string> = {
+      ...this.workerEnv,
+      [WORKER_ENV.plan]: JSON.stringify(this.plan),
+      [WORKER_ENV.workerCount]: String(this.target)
+    }
+    // A UV_THREADPOOL_SIZE the operator set explicitly wins; otherwise the plan's thread count.
+    if (this.env.UV_THREADPOOL_SIZE === undefined || this.env.UV_THREADPOOL_SIZE === '') env.UV_THREADPOOL_SIZE = String(this.plan.threads)
+    const worker = cluster.fork(env)
+    const now = Date.now()
+    const rec: WorkerRecord = { worker, pid: worker.process.pid ?? 0, state: 'booting', startedAt: now, lastBeat: now, heard: false, requests: 0 }
+    this.workers.set(worker.id, rec)
+    worker.on('message', (m: unknown) => this.onMessage(rec, m))
+    worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.reap(rec, code, signal))
+    // EPIPE on send to a dying worker must not crash the primary.
+    worker.on('error', (err: Error) => this.log.warn({ worker: rec.pid, err: err.message }, 'worker IPC error'))
+    this.log.info({ worker: rec.pid, reason }, 'worker started')
+    return rec
+  }
+
+  private onMessage (rec: WorkerRecord, m: unknown): void {
+    if (!isProtocolMessage<WorkerMessage>(m)) return
+    rec.lastBeat = Date.now()
+    rec.heard = true
+    switch (m.type) {
+      case 'heartbeat':
+        rec.requests = m.requests
+        break
+      case 'ready':
+        this.workerReady(rec, m.addresses)
+        break
+      case 'boot-error':
+        rec.bootError = { message: m.message, stack: m.stack }
+        this.log.error({ worker: rec.pid, error: m.message, stack: m.stack }, 'worker failed to boot')
+        break
+      case 'recycle':
+        this.recycleRequested(rec, m.requests, m.limit)
+        break
+    }
+    this.wake()
+  }
+
+  private workerReady (rec: WorkerRecord, addresses: string[]): void {
+    if (rec.state === 'booting') rec.state = 'ready'
+    rec.readyAt = Date.now()
+    if (this.addresses.length === 0) this.addresses = addresses
+    this.log.info({ worker: rec.pid, bootMs: rec.readyAt - rec.startedAt, addresses }, 'worker ready')
+    if (this.phase === 'starting' && [...this.workers.values()].filter((w) => w.state === 'ready').length >= this.target) {
+      this.phase = 'running'
+      this.log.info({ workers: this.target, ms: Date.now() - this.launchedAt }, 'all workers ready')
+      this.onStarted?.()
+    }
+  }
+
+  /** A worker exited: record what it means; the loop does the rest. */
+  private reap (rec: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
+    this.workers.delete(rec.worker.id)
+    if (rec.killTimer !== undefined) clearTimeout(rec.killTimer)
+    const queued = this.retireQueue.findIndex((e) => e.rec === rec)
+    if (queued !== -1) this.retireQueue.splice(queued, 1)
+    const exit = { worker: rec.pid, code, signal, uptimeMs: Date.now() - rec.startedAt }
+    this.wake()
+
+    if (this.phase === 'stopping' || this.phase === 'halted' || rec.state === 'draining') {
+      this.log.info({ ...exit, reason: rec.drainReason, action: 'none' }, 'worker exited')
+      if (this.rotation?.old === rec) this.rotationDone(this.rotation)
+      return
+    }
+    if (rec.readyAt === undefined) {
+      if (this.rotation?.fresh === rec) return this.abortRotation(this.rotation, exit)
+      // Gunicorn's HaltServer: failing before ready at start-up (or with nobody serving) is a bad
+      // deploy, not bad luck; exit so the orchestrator sees it instead of fork-looping (pitfall 9).
+      const anyReady = [...this.workers.values()].some((w) => w.readyAt !== undefined)
+      if (this.phase === 'starting' || !anyReady) return this.halt(rec, exit)
+    }
+    if (this.rotation?.old === rec) this.rotation = undefined // its replacement simply takes its place
+    const delay = this.backoff.next(exit.uptimeMs)
+    this.spawnNotBefore = Date.now() + delay
+    this.nextSpawnReason = 'respawn'
+    const hint = signal === 'SIGKILL' && rec.timedOut !== true ? 'killed by SIGKILL: perhaps out of memory?' : undefined
+    this.log.error({ ...exit, timedOut: rec.timedOut === true, hint, action: 'respawn', respawnInMs: delay }, 'worker exited')
+  }
+
+  private rotationDone (r: Rotation): void {
+    this.rotation = undefined
+    this.log.info({ reason: r.reason, old: r.old.pid, fresh: r.fresh.pid }, 'worker replaced')
+    if (r.reason === 'reload' && !this.retireQueue.some((e) => e.reason === 'reload')) this.log.info('reload done')
+  }
+
+  /** The replacement failed to boot: keep the old workers serving (better than Gunicorn, which halts). */
+  private abortRotation (r: Rotation, exit: Record<string, unknown>): void {
+    this.rotation = undefined
+    const error = r.fresh.bootError?.message ?? describeExit(exit)
+    if (r.reason === 'reload') {
+      for (let i = this.retireQueue.length - 1; i >= 0; i--) if (this.retireQueue[i].reason === 'reload') this.retireQueue.splice(i, 1)
+    }
+    this.log.error({ ...exit, reason: r.reason, error, kept: r.old.pid, action: 'keep old workers' }, r.reason === 'reload' ? 'reload aborted' : 'recycle aborted')
+  }
+
+  private halt (rec: WorkerRecord, exit: Record<string, unknown>): void {
+    this.phase = 'halted'
+    this.retireQueue.length = 0
+    this.rotation = undefined
+    const error = rec.bootError?.message ?? (rec.timedOut === true ? 'worker timeout before it was ready' : describeExit(exit))
+    this.log.fatal({ ...exit, error, action: 'halt' }, 'worker exited before it was ready: halting')
+    process.stderr.write(`prodserver: worker ${rec.pid} failed to boot: ${error}\n`)
+    if (rec.bootError?.stack !== undefined) process.stderr.write(`${rec.bootError.stack}\n`)
+    for (const other of this.workers.values()) {
+      if (other.state === 'ready') this.drain(other, 'halt')
+      else other.worker.process.kill('SIGKILL')
+    }
+  }
+
+  /**
+   * One secret for every worker, for the primary's lifetime (so a reload does not log users out),
+   * when none is configured and this is not production (where the sessions plugin refuses to boot
+   * without one).
+   */
+  private adoptSessionSecret (): void {
+    const configured = [this.env.PRODSERVER_SESSION_SECRET, this.env.SESSION_SECRET, this.workerEnv.PRODSERVER_SESSION_SECRET, this.env[WORKER_ENV.sessionSecret]]
+    if (configured.some((s) => s !== undefined && s !== '') || this.env.NODE_ENV === 'production') return
+    this.workerEnv[WORKER_ENV.sessionSecret] = randomBytes(32).toString('base64url')
+    this.log.warn('SESSION_SECRET is not set: generated a random session secret shared by all workers until this primary exits; sessions will not survive a restart (set SESSION_SECRET; required when NODE_ENV=production)')
+  }
+}
+
+function describeExit (exit: Record<string, unknown>): string {
+  return exit.signal != null ? `killed by ${String(exit.signal)} before it was ready` : `exited with code ${String(exit.code)} before it was ready`
+}
+
+/** process.execArgv with our --max-old-space-size replacing any earlier one. */
+export function withHeapLimit (execArgv: readonly string[], heapMb: number): string[] {
+  const rest = execArgv.filter((a, i) => !/^--max[-_]old[-_]space[-_]size(=|$)/.test(a) && !/^--max[-_]old[-_]space[-_]size$/.test(execArgv[i - 1] ?? ''))
+  return heapMb > 0 ? [...rest, `--max-old-space-size=${Math.floor(heapMb)}`] : rest
+}

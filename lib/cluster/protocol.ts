@@ -1,0 +1,54 @@
+/**
+ * What the primary and its workers say to each other: the env a worker is forked with, and the
+ * IPC messages. One place, so both sides agree on every name.
+ *
+ * Workers are told what to do over IPC, never with signals: Ctrl-C sends SIGINT to the whole
+ * process group, and close-with-grace style handlers treat SIGHUP/SIGUSR2 as "shut down"
+ * (research §4.5, pitfall 11), so only the primary listens to signals.
+ */
+import cluster from 'node:cluster'
+import type { Plan } from '../plan/types'
+
+/** Env names set by the primary for its workers (resolve.ts never warns about these prefixes). */
+export const WORKER_ENV = {
+  /** The serialized plan: workers do not re-plan (the primary's resources and knobs decide). */
+  plan: 'PRODSERVER_INTERNAL_PLAN',
+  /** The primary's generated session secret, the same for every worker and across reloads. */
+  sessionSecret: 'PRODSERVER_INTERNAL_SESSION_SECRET',
+  /** Target worker count, so the sessions plugin can refuse a per-process memory store. */
+  workerCount: 'PRODSERVER_WORKER_COUNT'
+} as const
+
+/** Every message carries this key so the app's own `process.send` traffic is never mistaken for ours. */
+export const TAG = 'prodserver'
+
+export type WorkerMessage =
+  | { prodserver: 1, type: 'ready', addresses: string[] }
+  | { prodserver: 1, type: 'boot-error', message: string, stack?: string }
+  | { prodserver: 1, type: 'heartbeat', requests: number }
+  | { prodserver: 1, type: 'recycle', requests: number, limit: number }
+
+export type PrimaryMessage = { prodserver: 1, type: 'drain' }
+
+export function isProtocolMessage<M extends { type: string }> (m: unknown): m is M {
+  return typeof m === 'object' && m !== null && (m as Record<string, unknown>)[TAG] === 1 &&
+    typeof (m as Record<string, unknown>).type === 'string'
+}
+
+/** True in a process that our primary forked (a user's own cluster worker is not ours). */
+export function isOurWorker (env: NodeJS.ProcessEnv = process.env): boolean {
+  return cluster.isWorker && env[WORKER_ENV.plan] !== undefined
+}
+
+export function readWorkerPlan (env: NodeJS.ProcessEnv = process.env): Plan {
+  return JSON.parse(env[WORKER_ENV.plan] as string) as Plan
+}
+
+/** Heartbeat period: several beats per timeout so one late beat is not a kill (Gunicorn uses timeout/2). */
+export function heartbeatIntervalMs (workerTimeoutMs: number): number {
+  if (workerTimeoutMs <= 0) return 1000
+  return Math.max(50, Math.min(1000, Math.floor(workerTimeoutMs / 4)))
+}
+
+/** Exit code of a worker that failed before it was ready (Gunicorn's WORKER_BOOT_ERROR). */
+export const WORKER_BOOT_ERROR = 3

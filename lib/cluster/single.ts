@@ -1,0 +1,57 @@
+/**
+ * Single-process mode: no primary, this process serves. Waitress's model: concurrency comes from
+ * the event loop plus the libuv pool sized by the plan (`threads` → UV_THREADPOOL_SIZE).
+ */
+import type { Plan } from '../plan/types'
+import { startServer } from '../server/index'
+import { loadApp } from './app-module'
+import type { AppSource, ServeHandle } from './handle'
+import type { LauncherLog } from './log'
+
+/**
+ * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used (the first fs/dns/crypto/zlib
+ * async call). Setting it here works only if nothing used the pool yet in this process; the CLI
+ * path is early enough, a script that did async fs work before serve() is not. Never overrides a
+ * value the user set.
+ */
+export function applyThreadpoolSize (plan: Plan, env: NodeJS.ProcessEnv = process.env): void {
+  if (env.UV_THREADPOOL_SIZE === undefined || env.UV_THREADPOOL_SIZE === '') env.UV_THREADPOOL_SIZE = String(plan.threads)
+}
+
+export async function runSingle (plan: Plan, source: AppSource, log: LauncherLog): Promise<ServeHandle> {
+  applyThreadpoolSize(plan)
+  const loaded = await loadApp(source.app)
+  const server = await startServer(plan, {
+    app: loaded.plugin,
+    appOptions: source.appOptions,
+    fastifyOptions: { ...loaded.fastifyOptions, ...source.fastify }
+  })
+  log.info({ addresses: server.addresses, threads: process.env.UV_THREADPOOL_SIZE }, 'listening')
+
+  let stopping: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopping ??= server.drain(plan.supervisor.gracefulTimeoutMs)
+    return stopping
+  }
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping !== undefined) {
+      // A second Ctrl-C means "now" (close-with-grace does the same).
+      log.warn({ signal }, 'second signal during shutdown: exiting now')
+      process.exit(1)
+    }
+    log.info({ signal, gracefulTimeoutMs: plan.supervisor.gracefulTimeoutMs }, 'shutdown: draining')
+    stop().then(() => { log.info('stopped'); process.exit(0) }, (err) => { log.error({ err }, 'drain failed'); process.exit(1) })
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+
+  return {
+    role: 'single',
+    addresses: server.addresses,
+    close: async () => {
+      process.removeListener('SIGTERM', onSignal)
+      process.removeListener('SIGINT', onSignal)
+      await stop()
+    }
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The worker side: build the app, listen, tell the primary `ready`, then follow the primary.
+ *
+ * - Signals are ignored here: Ctrl-C / `kill -TERM -<pgid>` reach the whole process group, and
+ *   the primary decides the order of the shutdown (pitfall 11). The primary talks over IPC.
+ * - If the IPC channel goes away (primary killed), node:cluster's worker exits by itself
+ *   (research §4.3): a worker never outlives its supervisor.
+ * - A heartbeat from this event loop proves the loop is alive (pitfall 16: Gunicorn's file-based
+ *   heartbeat can block on a slow /tmp; an IPC message cannot be sent by a blocked loop).
+ * - A failure before `ready` is reported to the primary, which halts instead of fork-looping
+ *   (Gunicorn's WORKER_BOOT_ERROR → HaltServer, research §2.4).
+ */
+import { randomInt } from 'node:crypto'
+import type { Plan } from '../plan/types'
+import { startServer, type RunningServer } from '../server/index'
+import { loadApp, firstLine } from './app-module'
+import type { AppSource, ServeHandle } from './handle'
+import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, type PrimaryMessage, type WorkerMessage } from './protocol'
+
+type Body<M> = M extends unknown ? Omit<M, 'prodserver'> : never
+
+function send (message: Body<WorkerMessage>): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined || !process.connected) return resolve()
+    process.send({ prodserver: 1, ...message }, undefined, {}, () => resolve())
+  })
+}
+
+const ignore = (): void => {}
+
+export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHandle> {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, ignore)
+
+  let server: RunningServer | undefined
+  let exiting = false
+  const drainAndExit = (): Promise<void> => {
+    if (exiting) return Promise.resolve()
+    exiting = true
+    // Not listening yet: nothing to drain.
+    if (server === undefined) process.exit(0)
+    return drainGently(server, plan.supervisor.gracefulTimeoutMs).then(() => process.exit(0), () => process.exit(1))
+  }
+  process.on('message', (m: unknown) => {
+    if (isProtocolMessage<PrimaryMessage>(m) && m.type === 'drain') void drainAndExit()
+  })
+
+  startHeartbeat(plan, () => server)
+
+  try {
+    const loaded = await loadApp(source.app)
+    server = await startServer(plan, {
+      app: loaded.plugin,
+      appOptions: source.appOptions,
+      fastifyOptions: { ...loaded.fastifyOptions, ...source.fastify }
+    })
+  } catch (err) {
+    await send({ type: 'boot-error', message: firstLine(err), stack: err instanceof Error ? err.stack : undefined })
+    process.exit(WORKER_BOOT_ERROR)
+  }
+  if (exiting) {
+    // A drain arrived while we were booting (stop during start-up).
+    exiting = false
+    void drainAndExit()
+  } else {
+    await send({ type: 'ready', addresses: server.addresses })
+  }
+  return { role: 'worker', addresses: server.addresses, close: drainAndExit }
+}
+
+/**
+ * Before the drain closes idle keep-alive sockets, answer every request with `Connection: close`
+ * for a moment. Under load a keep-alive socket is "idle" only for the microseconds between a
+ * response and the client's next request; destroying it then (closeIdleConnections) while that
+ * request is in the kernel's buffer resets it (ECONNRESET, observed with autocannon during a
+ * reload). After the linger, busy clients have been told to reconnect — to the other workers —
+ * and only really idle sockets are left to close.
+ */
+const LINGER_MS = 300
+
+async function drainGently (server: RunningServer, gracefulTimeoutMs: number): Promise<void> {
+  const linger = Math.min(LINGER_MS, Math.floor(gracefulTimeoutMs / 4))
+  if (linger > 0) {
+    server.fastify.server.prependListener('request', (_req: unknown, res: import('node:http').ServerResponse) => {
+      if (!res.headersSent) res.setHeader('connection', 'close')
+    })
+    await new Promise((resolve) => setTimeout(resolve, linger))
+  }
+  await server.drain(gracefulTimeoutMs - linger)
+}
+
+/**
+ * One timer: heartbeat, and the max-requests check (Gunicorn: max_requests + randint(0, jitter)
+ * per worker, so workers do not all recycle together — gunicorn#3427). The worker only asks; the
+ * primary recycles one worker at a time, replacement ready first.
+ */
+function startHeartbeat (plan: Plan, current: () => RunningServer | undefined): void {
+  const { workerTimeoutMs, maxRequests, maxRequestsJitter } = plan.supervisor
+  const limit = maxRequests > 0 ? maxRequests + randomInt(0, maxRequestsJitter + 1) : 0
+  let asked = false
+  const period = limit > 0 ? Math.min(heartbeatIntervalMs(workerTimeoutMs), 100) : heartbeatIntervalMs(workerTimeoutMs)
+  let sinceBeat = Infinity
+  const timer = setInterval(() => {
+    const server = current()
+    const requests = server?.requestCount() ?? 0
+    sinceBeat += period
+    if (sinceBeat >= heartbeatIntervalMs(workerTimeoutMs)) {
+      sinceBeat = 0
+      void send({ type: 'heartbeat', requests })
+    }
+    if (limit > 0 && !asked && server !== undefined && !server.draining && requests >= limit) {
+      asked = true
+      void send({ type: 'recycle', requests, limit })
+    }
+  }, period)
+  timer.unref()
+}

@@ -1,0 +1,43 @@
+/**
+ * max-requests: a worker that served its quota is recycled — replacement ready first, then the old
+ * one drains — one worker at a time, without failing a request.
+ */
+import t from 'tap'
+import { spawnServer, freePort, get, clusterFlags, CLI, APP } from './helpers/process'
+
+t.test('max-requests 20 with 2 workers: 100 requests cause several recycles, one at a time, none failed', async (t) => {
+  const port = await freePort()
+  const p = spawnServer(t, [CLI, APP, ...clusterFlags(port, ['--workers', '2', '--max-requests', '20'])])
+  await p.waitLine('all workers ready')
+
+  const statuses: number[] = []
+  const pids = new Set<number>()
+  for (let i = 0; i < 100; i++) {
+    const r = await get(port, '/')
+    statuses.push(r.status)
+    pids.add(r.json.pid)
+    await new Promise((resolve) => setTimeout(resolve, 40))
+  }
+  t.equal(statuses.filter((s) => s === 200).length, 100, 'all 100 requests answered 200')
+
+  const replaced = await p.waitLines((l) => l.msg === 'worker replaced' && l.reason === 'recycle', 2, 20_000)
+  t.ok(replaced.length >= 2, `${replaced.length} workers recycled`)
+  const requested = p.lines.filter((l) => l.msg === 'recycle requested (max-requests)')
+  t.ok(requested.every((l) => (l.requests as number) >= 20), 'workers ask only once they served 20 requests')
+  t.ok(pids.size >= 3, `${pids.size} different worker pids answered over the run`)
+
+  // Replay the log: never two workers draining at once, and never one drained before its replacement was ready.
+  const draining = new Set<unknown>()
+  let most = 0
+  for (const l of p.lines) {
+    if (l.msg === 'worker draining') { draining.add(l.worker); most = Math.max(most, draining.size) }
+    if (l.msg === 'worker exited') draining.delete(l.worker)
+  }
+  t.equal(most, 1, 'at most one worker draining at any time')
+  for (const r of replaced) {
+    const readyAt = p.lines.findIndex((l) => l.msg === 'worker ready' && l.worker === r.fresh)
+    const drainAt = p.lines.findIndex((l) => l.msg === 'worker draining' && l.worker === r.old)
+    t.ok(readyAt !== -1 && drainAt > readyAt, `old ${String(r.old)} drained after new ${String(r.fresh)} was ready`)
+  }
+  t.equal(p.lines.filter((l) => l.msg === 'worker exited' && l.action === 'respawn').length, 0, 'no crash involved')
+})
