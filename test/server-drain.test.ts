@@ -28,6 +28,7 @@ t.test('drain: in-flight request finishes with Connection: close, idle keep-aliv
   idle.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
   await idle.waitFor(/\r\n\r\n\{"hello":"world"\}/)
   t.match(idle.data, /Keep-Alive: timeout=60/, 'a keep-alive socket, idle for 60 s otherwise')
+  await sleep(250) // really idle: no request for a while (a busy client's socket lingers, see below)
 
   const busy = new Conn(s.port)
   busy.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
@@ -91,4 +92,24 @@ t.test('drain: connections waiting at the connection limit are served, not dropp
   t.match(await first.waitFor(/\{"slow":true\}/), /^HTTP\/1\.1 200/)
   await drained
   t.same(s.connections(), { active: 0, queued: 0 })
+})
+
+t.test('drain: a busy client between two requests is answered (Connection: close), not reset', async (t) => {
+  // Under load a keep-alive socket is idle only between a response and the next request; closing
+  // it at that moment resets the request already on its way (ECONNRESET during reloads).
+  const s = await start(t, makePlan({ keepAliveTimeout: '60s', channelTimeout: '60s' }, { keepAliveTimeoutMs: 60_000 }), async (f: any) => {
+    f.get('/', async () => ({ hello: 'world' }))
+  })
+  const client = new Conn(s.port)
+  client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+  await client.waitFor(/\{"hello":"world"\}/)
+  const drained = s.drain(5000)
+  await sleep(50)
+  client.data = ''
+  client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+  const reply = await client.waitFor(/\{"hello":"world"\}/)
+  t.match(reply, /^HTTP\/1\.1 200/, 'the next request is served')
+  t.match(reply, /[Cc]onnection: close/i, 'and told to reconnect elsewhere')
+  await client.closed
+  await drained
 })

@@ -38,7 +38,7 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
     exiting = true
     // Not listening yet: nothing to drain.
     if (server === undefined) process.exit(0)
-    return drainGently(server, plan.supervisor.gracefulTimeoutMs).then(() => process.exit(0), () => process.exit(1))
+    return server.drain(plan.supervisor.gracefulTimeoutMs).then(() => process.exit(0), () => process.exit(1))
   }
   process.on('message', (m: unknown) => {
     if (isProtocolMessage<PrimaryMessage>(m) && m.type === 'drain') void drainAndExit()
@@ -65,27 +65,6 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
     await send({ type: 'ready', addresses: server.addresses })
   }
   return { role: 'worker', addresses: server.addresses, close: drainAndExit }
-}
-
-/**
- * Before the drain closes idle keep-alive sockets, answer every request with `Connection: close`
- * for a moment. Under load a keep-alive socket is "idle" only for the microseconds between a
- * response and the client's next request; destroying it then (closeIdleConnections) while that
- * request is in the kernel's buffer resets it (ECONNRESET, observed with autocannon during a
- * reload). After the linger, busy clients have been told to reconnect — to the other workers —
- * and only really idle sockets are left to close.
- */
-const LINGER_MS = 300
-
-async function drainGently (server: RunningServer, gracefulTimeoutMs: number): Promise<void> {
-  const linger = Math.min(LINGER_MS, Math.floor(gracefulTimeoutMs / 4))
-  if (linger > 0) {
-    server.fastify.server.prependListener('request', (_req: unknown, res: import('node:http').ServerResponse) => {
-      if (!res.headersSent) res.setHeader('connection', 'close')
-    })
-    await new Promise((resolve) => setTimeout(resolve, linger))
-  }
-  await server.drain(gracefulTimeoutMs - linger)
 }
 
 /**

@@ -15,11 +15,17 @@
  *     runs the app's onClose hooks (database pools close after the last request, not before).
  */
 import type http from 'node:http'
-import type net from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import type { TunedHttp } from './http-server'
+import net from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { kLastRequestAt, type TunedHttp } from './http-server'
 
-interface SocketWithMessage { _httpMessage?: http.ServerResponse | null }
+/** An idle socket whose latest request arrived this recently belongs to a busy client. */
+const RECENT_MS = 100
+/** How long busy clients are answered with Connection: close before idle sockets are closed. */
+const LINGER_MS = 300
+
+interface SocketWithMessage { _httpMessage?: http.ServerResponse | null, [kLastRequestAt]?: number }
 
 export async function drainServer (fastify: FastifyInstance, tuned: TunedHttp, extra: net.Server[], timeoutMs: number): Promise<void> {
   const server = tuned.server()
@@ -37,6 +43,15 @@ export async function drainServer (fastify: FastifyInstance, tuned: TunedHttp, e
   }
 
   for (const s of extra) s.close()
+  // Under load a keep-alive socket is "idle" only for the microseconds between a response and the
+  // client's next request; closing it then, while that request sits in the kernel buffer, resets
+  // it (ECONNRESET, seen with autocannon during reloads). So when busy clients are connected, stop
+  // accepting but keep serving them for a moment, every response saying Connection: close; a
+  // really idle socket (nothing for RECENT_MS) is closed at once either way.
+  if (hasBusyIdleSocket(gate.admitted)) {
+    if (server.listening) net.Server.prototype.close.call(server) // stop accepting, keep idle sockets
+    await sleep(Math.min(LINGER_MS, Math.floor(timeoutMs / 4)))
+  }
   // http.Server#close stops accepting and calls closeIdleConnections() (Node ≥ 19).
   if (server.listening) server.close()
   else server.closeIdleConnections()
@@ -53,4 +68,13 @@ export async function drainServer (fastify: FastifyInstance, tuned: TunedHttp, e
     clearTimeout(force)
   }
   await fastify.close()
+}
+
+function hasBusyIdleSocket (sockets: Iterable<net.Socket>): boolean {
+  const now = performance.now()
+  for (const socket of sockets) {
+    const s = socket as unknown as SocketWithMessage
+    if (s._httpMessage == null && now - (s[kLastRequestAt] ?? -Infinity) < RECENT_MS) return true
+  }
+  return false
 }
