@@ -1,0 +1,320 @@
+'use strict'
+// B) Launcher: single process vs prodserver cluster of 2 vs plain node:cluster of 2 vs PM2 -i 2,
+// on a CPU-bound route (2 ms of synchronous work) and a hello route; failed requests during a
+// SIGHUP rolling reload under load; launch-to-all-ready time.
+//
+//   node bench/launcher.js            (BENCH_DURATION=5 seconds per measurement, BENCH_WARMUP=1)
+
+const path = require('node:path')
+const fs = require('node:fs')
+const u = require('./lib/util')
+
+const CLI = path.join(u.ROOT, 'dist', 'lib', 'cli.js')
+const APP = path.join(__dirname, 'fixtures', 'cpu-app.js')
+const PLAIN = path.join(__dirname, 'fixtures', 'plain-server.js')
+const NODE_CLUSTER = path.join(__dirname, 'fixtures', 'node-cluster.js')
+const PM2 = path.join(u.ROOT, 'node_modules', '.bin', 'pm2')
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50)
+const RELOAD_SECONDS = Number(process.env.BENCH_RELOAD_DURATION || 10)
+const RELOAD_AT = Number(process.env.BENCH_RELOAD_AT || 3)
+const RELOAD_CONNECTIONS = 20
+const ROUTES = ['cpu', 'hello']
+const HISTORY = 'History (before this work, same kind of machine, /cpu): single 479 rps, node:cluster 934 (1.95×), PM2 861 (1.80×).'
+
+// Knob variables that would change the plan behind our back: the child gets none of them.
+function cleanEnv (extra = {}) {
+  const env = { NODE_ENV: 'production', ...extra }
+  for (const k of Object.keys(process.env)) {
+    if (/^(PRODSERVER_|SESSION_|WAITRESS_)/.test(k) || ['WORKERS', 'WEB_CONCURRENCY', 'THREADS', 'HOST', 'PORT', 'CHANNEL_TIMEOUT', 'CONNECTION_LIMIT', 'BACKLOG', 'WORKER_MEMORY_MB', 'REDIS_URL', 'NODE_OPTIONS'].includes(k)) {
+      if (!(k in extra)) env[k] = undefined
+    }
+  }
+  return env
+}
+
+// Spawn → first answer → `workers` distinct pids answering on fresh connections.
+async function waitAllReady (port, workers, t0, rec, timeoutMs = 30000) {
+  const pids = new Set()
+  let firstMs = null
+  let lastErr = null
+  while (Date.now() - t0 < timeoutMs) {
+    if (rec && rec.exited) throw new Error(`${rec.name} exited (code ${rec.code}, signal ${rec.signal}) before ready: ${u.errorLine(rec.log)}\n${u.tail(rec.log)}`)
+    try {
+      const res = await u.request(port, '/pid', { timeout: 1000 })
+      if (res.status === 200) {
+        if (firstMs == null) firstMs = Date.now() - t0
+        pids.add(JSON.parse(res.body).pid)
+        if (pids.size >= workers) return { firstMs, allMs: Date.now() - t0, pids: [...pids] }
+        continue
+      }
+      lastErr = new Error(`status ${res.status}`)
+    } catch (err) { lastErr = err }
+    await u.sleep(20)
+  }
+  throw new Error(`not all ${workers} workers answered within ${timeoutMs} ms (saw ${pids.size}; ${lastErr && lastErr.message})${rec ? '; log: ' + u.errorLine(rec.log) + '\n' + u.tail(rec.log) : ''}`)
+}
+
+async function samplePids (port, n = 12) {
+  const pids = new Set()
+  for (let i = 0; i < n; i++) {
+    try {
+      const res = await u.request(port, '/pid', { timeout: 1000 })
+      if (res.status === 200) pids.add(JSON.parse(res.body).pid)
+    } catch {}
+  }
+  return pids
+}
+
+let pm2Home = null
+function pm2 (args, timeoutMs = 30000) {
+  const rec = u.spawnChild(PM2, args, { env: cleanEnv({ PM2_HOME: pm2Home, PORT: process.env.__BENCH_PM2_PORT }), name: `pm2 ${args[0]}` })
+  return Promise.race([
+    rec.exitPromise.then(() => {
+      if (rec.code !== 0) throw new Error(`pm2 ${args.join(' ')} exited ${rec.code}: ${u.tail(rec.log)}`)
+      return rec.log
+    }),
+    u.sleep(timeoutMs).then(() => { u.killGroup(rec); throw new Error(`pm2 ${args.join(' ')} timed out`) })
+  ])
+}
+
+async function pm2Kill () {
+  if (!pm2Home) return
+  try { await pm2(['kill'], 15000) } catch (err) { u.log(`pm2 kill: ${err.message}`) }
+  // belt and braces: the daemon's pid file
+  try {
+    const pid = Number(fs.readFileSync(path.join(pm2Home, 'pm2.pid'), 'utf8'))
+    if (pid) { try { process.kill(-pid, 'SIGKILL') } catch {} try { process.kill(pid, 'SIGKILL') } catch {} }
+  } catch {}
+}
+
+const CONTENDERS = [
+  {
+    name: 'ours-single',
+    label: 'prodserver serve (single process)',
+    workers: 1,
+    ours: true,
+    start: (port) => u.spawnChild(process.execPath, [CLI, 'serve', APP, '--host', u.HOST, '--port', String(port)], { env: cleanEnv(), name: 'prodserver single', readyLog: /"msg":"listening"/ })
+  },
+  {
+    name: 'plain-single',
+    label: 'plain Fastify, one process (reference)',
+    workers: 1,
+    extra: true, // not in the default run (time budget): BENCH_EXTRA=1 or BENCH_ONLY=plain-single
+    start: (port) => u.spawnChild(process.execPath, [PLAIN], { env: cleanEnv({ PORT: String(port) }), name: 'plain single' })
+  },
+  {
+    name: 'ours-cluster',
+    label: 'prodserver serve --workers 2',
+    workers: 2,
+    ours: true,
+    reload: 'sighup',
+    start: (port) => u.spawnChild(process.execPath, [CLI, 'serve', APP, '--host', u.HOST, '--port', String(port), '--workers', '2'], { env: cleanEnv(), name: 'prodserver cluster', readyLog: /"msg":"all workers ready"/ })
+  },
+  {
+    name: 'node-cluster',
+    label: 'plain node:cluster, 2 workers',
+    workers: 2,
+    start: (port) => u.spawnChild(process.execPath, [NODE_CLUSTER], { env: cleanEnv({ PORT: String(port), WORKERS: '2' }), name: 'node:cluster' })
+  },
+  {
+    name: 'pm2',
+    label: 'PM2 7 -i 2 (cluster mode)',
+    workers: 2,
+    reload: 'pm2',
+    pm2: true,
+    start: async (port) => {
+      pm2Home = u.makeTmpDir('bench-pm2-')
+      u.onCleanup(pm2Kill)
+      process.env.__BENCH_PM2_PORT = String(port)
+      await pm2(['start', PLAIN, '-i', '2', '--name', 'bench-app'], 60000)
+      return null
+    }
+  }
+]
+
+async function reloadUnderLoad (c, port, rec) {
+  const before = await samplePids(port)
+  let signalled = false
+  const timer = setTimeout(() => {
+    signalled = true
+    if (c.reload === 'sighup') {
+      try { process.kill(rec.child.pid, 'SIGHUP') } catch (err) { u.log(`SIGHUP: ${err.message}`) }
+    } else if (c.reload === 'pm2') {
+      pm2(['reload', 'bench-app'], 30000).catch((err) => u.log(`pm2 reload: ${err.message}`))
+    }
+  }, RELOAD_AT * 1000)
+  let r
+  try {
+    r = u.summarize(await u.cannon({ url: `http://${u.HOST}:${port}/hello`, connections: RELOAD_CONNECTIONS, duration: RELOAD_SECONDS }))
+  } finally { clearTimeout(timer) }
+  // did the reload really replace the workers? (poll up to 20 s: a drain may still be going on)
+  let after = new Set()
+  const t0 = Date.now()
+  while (Date.now() - t0 < 20000) {
+    after = await samplePids(port)
+    const replaced = [...before].every((p) => !after.has(p)) && after.size >= c.workers
+    if (replaced) break
+    await u.sleep(250)
+  }
+  const replaced = [...before].filter((p) => !after.has(p)).length
+  return { ...r, signalled, before: [...before], after: [...after], replaced }
+}
+
+async function run () {
+  const reloads = []
+  const problems = []
+  const notRun = []
+  const errors = new Map()
+  const live = [] // { c, port, rec, ready, m }
+  const fail = (c, err) => {
+    const msg = String(err && err.message).split('\n')[0]
+    u.log(`  ${c.name} could not run: ${err && err.message}`)
+    errors.set(c.name, msg)
+    if (c.ours) notRun.push(`${c.name}: ${msg}`)
+    else problems.push(`${c.name}: ${err && err.message}`)
+  }
+  try {
+    // Start everything (one at a time: launch→ready is measured on an otherwise idle machine);
+    // idle contenders cost nothing while another one is measured.
+    for (const c of selected()) {
+      let rec = null
+      try {
+        u.log(`launcher: starting ${c.name}`)
+        const port = await u.freePort()
+        const t0 = Date.now()
+        rec = await c.start(port)
+        const ready = await waitAllReady(port, c.workers, t0, rec)
+        if (rec && rec.readyLogAt == null && c.ours) await u.sleep(200) // the log line may trail the answers
+        ready.logMs = rec && rec.readyLogAt != null ? rec.readyLogAt - t0 : null
+        u.log(`  ${c.name}: first answer ${ready.firstMs} ms, all ${c.workers} ready ${ready.allMs} ms`)
+        live.push({ c, port, rec, ready, m: {} })
+      } catch (err) {
+        fail(c, err)
+        if (rec) await u.stopChild(rec, 3000)
+        if (c.pm2) await pm2Kill()
+      }
+    }
+    // Throughput: all contenders in interleaved slices, per route.
+    for (const route of ROUTES) {
+      const entries = live.filter((l) => !errors.has(l.c.name)).map((l) => ({ key: l.c.name, url: `http://${u.HOST}:${l.port}/${route}` }))
+      if (!entries.length) continue
+      u.log(`launcher: measuring /${route}: ${entries.map((e) => e.key).join(', ')}`)
+      const ms = await u.interleaved(entries, { connections: CONNECTIONS })
+      for (const [name, m] of ms) {
+        const l = live.find((x) => x.c.name === name)
+        if (m.failed) { fail(l.c, m.failed); continue }
+        l.m[route] = m
+        u.log(`  ${name} /${route}: ${Math.round(m.rps)} rps, p99 ${m.p99} ms, errors ${m.errors}, timeouts ${m.timeouts}, non2xx ${m.non2xx}`)
+      }
+    }
+    // Reload under load, one contender at a time.
+    for (const l of live) {
+      if (!l.c.reload || errors.has(l.c.name)) continue
+      try {
+        u.log(`launcher: reload under load: ${l.c.name}`)
+        const rl = await reloadUnderLoad(l.c, l.port, l.rec)
+        u.log(`  ${l.c.name} reload under load: ${rl.total} requests, ${rl.errors} errors, ${rl.timeouts} timeouts, ${rl.non2xx} non-2xx, workers replaced ${rl.replaced}/${rl.before.length} (${rl.before} → ${rl.after})`)
+        reloads.push({ c: l.c, r: rl })
+      } catch (err) {
+        const msg = String(err && err.message).split('\n')[0]
+        if (l.c.ours) notRun.push(`${l.c.name} reload: ${msg}`)
+        reloads.push({ c: l.c, error: msg })
+      }
+    }
+  } finally {
+    for (const l of live) {
+      if (l.rec) await u.stopChild(l.rec, 3000)
+      if (l.c.pm2) await pm2Kill()
+    }
+  }
+  for (const c of selected()) {
+    if (c.reload === 'sighup' && errors.has(c.name) && !reloads.some((r) => r.c === c)) reloads.push({ c, error: errors.get(c.name) })
+  }
+  const results = selected().filter((c) => live.some((l) => l.c === c) || errors.has(c.name)).map((c) => {
+    if (errors.has(c.name)) return { c, error: errors.get(c.name) }
+    const l = live.find((x) => x.c === c)
+    return { c, ready: l.ready, m: l.m }
+  })
+  return { markdown: render(results, reloads), results, reloads, problems, notRun }
+}
+
+function render (results, reloads) {
+  const get = (name) => results.find((r) => r.c.name === name && r.m)
+  let single = get('ours-single')
+  let singleName = 'ours single'
+  if (!single) { single = get('plain-single'); singleName = 'plain single (ours not available)' }
+  const nodeCluster = get('node-cluster')
+  const rows = []
+  for (const r of results) {
+    if (r.error) {
+      rows.push([r.c.label, '—', '—', '—', '—', '—', '—', `could not run: ${r.error.slice(0, 160)}`])
+      continue
+    }
+    for (const route of ROUTES) {
+      const m = r.m[route]
+      const vsSingle = single && r !== single ? m.rps / single.m[route].rps : null
+      const vsNode = nodeCluster && r.c.workers > 1 && r !== nodeCluster ? m.rps / nodeCluster.m[route].rps : null
+      let status = ''
+      if (r.c.name === 'ours-cluster' && route === 'cpu') {
+        const misses = []
+        if (vsSingle != null && vsSingle < 1.9) misses.push(`${vsSingle.toFixed(2)}× single < 1.9×`)
+        if (vsNode != null && vsNode < 0.95) misses.push(`${vsNode.toFixed(2)}× node:cluster < 0.95×`)
+        status = (misses.length ? `below target (${misses.join('; ')})` : 'ok') + '; target ≥ 1.9× single, ≥ 0.95× node:cluster'
+      }
+      if (m.errors || m.non2xx) status = [status, `${m.errors} errors, ${m.non2xx} non-2xx`].filter(Boolean).join('; ')
+      rows.push([
+        r.c.label,
+        `GET /${route}`,
+        u.fmtNum(m.rps),
+        u.fmtNum(m.p99, m.p99 < 10 ? 1 : 0),
+        r === single ? '1.00× (base)' : u.fmtRatio(vsSingle),
+        u.fmtRatio(vsNode),
+        route === ROUTES[0] ? `${u.fmtNum(r.ready.allMs)} ms` + (r.ready.logMs != null ? ` (ready log line ${u.fmtNum(r.ready.logMs)} ms)` : '') : '',
+        status
+      ])
+    }
+  }
+  const rrows = reloads.map(({ c, r, error }) => {
+    if (error) return [c.label, '—', '—', '—', '—', '—', `could not run: ${error.slice(0, 120)}`]
+    const failed = r.errors + r.timeouts + r.non2xx
+    const notes = []
+    if (!r.signalled) notes.push('reload not triggered')
+    if (r.replaced < r.before.length) notes.push(`only ${r.replaced}/${r.before.length} workers replaced: reload did not complete`)
+    let status = c.reload === 'sighup' ? (failed === 0 && !notes.length ? 'ok (target 0)' : `below target (${failed} failed requests; target 0 and all workers replaced)`) : 'reference'
+    if (notes.length) status += '; ' + notes.join('; ')
+    return [c.label + (c.reload === 'sighup' ? ', SIGHUP' : ', `pm2 reload`'), u.fmtNum(r.total), String(r.errors), String(r.timeouts), String(r.non2xx), `${r.replaced}/${r.before.length}`, status]
+  })
+  return [
+    `Launcher: ${CONNECTIONS} connections; /cpu = 2 ms synchronous work per request; ratios vs ${singleName}; ` +
+      'all contenders measured in interleaved slices (p99 = mean of the slices\'); launch→all ready = spawn until every worker has answered.',
+    '',
+    u.mdTable(['contender', 'route', 'rps', 'p99 ms', 'vs single', 'vs node:cluster', 'launch→all ready', 'target / status'], rows),
+    '',
+    HISTORY,
+    '',
+    `Reload under load: autocannon ${RELOAD_SECONDS} s, ${RELOAD_CONNECTIONS} connections on /hello, reload after ${RELOAD_AT} s.`,
+    '',
+    u.mdTable(['contender', 'requests', 'errors', 'timeouts', 'non-2xx', 'workers replaced', 'target / status'], rrows)
+  ].join('\n')
+}
+
+// BENCH_ONLY=ours-memory,fastify-memory runs a subset (while iterating; the full run is the default).
+function selected () {
+  const only = (process.env.BENCH_ONLY || '').split(',').map((s) => s.trim()).filter(Boolean)
+  if (only.length) return CONTENDERS.filter((c) => only.includes(c.name))
+  return CONTENDERS.filter((c) => !c.extra || process.env.BENCH_EXTRA === '1')
+}
+
+module.exports = { run }
+
+if (require.main === module) {
+  run().then((out) => {
+    console.log(out.markdown)
+    if (out.notRun.length) console.log('\nCould not run yet:\n' + out.notRun.map((s) => `- ${s}`).join('\n'))
+    if (out.problems.length) { console.error('\nHarness errors:\n' + out.problems.join('\n')); process.exitCode = 1 }
+  }, (err) => {
+    console.error(err && err.stack)
+    process.exitCode = 1
+  }).finally(() => u.cleanupAll())
+}
