@@ -11,6 +11,7 @@
  *   expiry from the STORED cookie (index.js decryptSession: `originalExpires || expires`), while
  *   our sliding refresh (touch.ts) only moves the store's TTL. Without this a session kept alive by
  *   touches would be regenerated as "expired" one ttl after its last write.
+ * - Stores that bound themselves (store.boundsItself) are not wrapped in a second timer.
  * - `secure` / `sameSite` / `httpOnly` are not restored from the stored cookie: the stored copy
  *   holds the value resolved for the request that saved it (`secure: 'auto'` became false on an
  *   http request), and @fastify/session lets stored cookie fields override the plugin's options.
@@ -20,6 +21,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { withTimeout } from './bounded'
 import { StoreUnavailableError } from './errors'
 import { isValidSessionId, type SessionRecordStore } from './stores/types'
+import { storeOpTimer, type StoreOp, type StoreOpTimer } from '../ops/store-ops'
 
 type Callback = (err?: unknown) => void
 type GetCallback = (err: unknown, session?: any) => void
@@ -41,11 +43,50 @@ export interface AdapterOptions {
 /** Slack added to our outer bound so a store's own (better-classified) timeout fires first. */
 const SLACK_MS = 50
 
-/** Cookie fields that always come from the current configuration, never from the stored copy. */
-const CONFIG_COOKIE_FIELDS = ['secure', 'sameSite', 'httpOnly', 'expires', 'originalExpires'] as const
+/**
+ * The session as stored: its own data plus the cookie fields restoredCookie() reads back. A plain
+ * object keeps JSON.stringify on V8's fast path (a Session instance, with a Cookie whose toJSON
+ * returns Dates, is ~4x slower to stringify) and the record half as big.
+ */
+function serializeSession (session: any): string {
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(session)) out[key] = session[key]
+  const c = session.cookie
+  if (typeof c === 'object' && c !== null) {
+    const cookie: Record<string, unknown> = { originalMaxAge: c.originalMaxAge }
+    if (typeof c.path === 'string') cookie.path = c.path
+    if (typeof c.domain === 'string') cookie.domain = c.domain
+    if (c.partitioned === true) cookie.partitioned = true
+    out.cookie = cookie
+  }
+  return JSON.stringify(out)
+}
+
+/**
+ * The cookie to restore: only what belongs to the session (its lifetime, path, domain), with the
+ * store's expiry. Built as one fresh object literal (not a copy with fields deleted: delete turns it
+ * into a slow dictionary-mode object that every Cookie/Session constructor then reads), and the
+ * expiry as a number (Cookie takes `new Date(expires)`): no ISO formatting and re-parsing.
+ */
+function restoredCookie (stored: any, expiresAt: number, ttlMs: number): Record<string, unknown> {
+  const maxAge = typeof stored === 'object' && stored !== null && typeof stored.originalMaxAge === 'number' && stored.originalMaxAge > 0
+    ? stored.originalMaxAge
+    : ttlMs
+  const cookie: Record<string, unknown> = { originalMaxAge: maxAge, expires: Math.min(expiresAt, 8.64e15) }
+  if (typeof stored === 'object' && stored !== null) {
+    if (typeof stored.path === 'string') cookie.path = stored.path
+    if (typeof stored.domain === 'string') cookie.domain = stored.domain
+    if (stored.partitioned === true) cookie.partitioned = true
+  }
+  return cookie
+}
 
 export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions): CallbackStore {
   const bound = opts.timeoutMs + SLACK_MS
+  // Metrics (lib/ops): decided once here; with metrics off nothing is timed.
+  const timed: StoreOpTimer = storeOpTimer(store.kind) ?? ((_op, operation) => operation)
+  const bounded = <T>(op: Promise<T>, what: StoreOp): Promise<T> =>
+    timed(what, store.boundsItself === true ? op : withTimeout(op, bound, `${store.kind} ${what}`))
 
   const fail = (what: string, err: unknown): StoreUnavailableError => {
     const cause = err instanceof StoreUnavailableError && err.cause !== undefined ? err.cause : err
@@ -56,7 +97,7 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
   return {
     get (id, cb) {
       if (!isValidSessionId(id)) { cb(null, null); return }
-      withTimeout(store.get(id), bound, `${store.kind} get`).then((record) => {
+      bounded(store.get(id), 'get').then((record) => {
         if (record === null) { cb(null, null); return }
         let data: any
         try {
@@ -68,11 +109,7 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
           return
         }
         if (typeof data !== 'object' || data === null || Array.isArray(data)) { cb(null, null); return }
-        const cookie = typeof data.cookie === 'object' && data.cookie !== null ? { ...data.cookie } : {}
-        for (const field of CONFIG_COOKIE_FIELDS) delete cookie[field]
-        if (typeof cookie.originalMaxAge !== 'number' || !(cookie.originalMaxAge > 0)) cookie.originalMaxAge = opts.ttlMs
-        cookie.expires = new Date(Math.min(record.expiresAt, 8.64e15)).toISOString()
-        data.cookie = cookie
+        data.cookie = restoredCookie(data.cookie, record.expiresAt, opts.ttlMs)
         cb(null, data)
       }, (err) => cb(fail('get', err)))
     },
@@ -81,7 +118,7 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
       if (!isValidSessionId(id)) { cb(); return }
       let json: string
       try {
-        json = JSON.stringify(session)
+        json = serializeSession(session)
       } catch (err) {
         // Not a store failure: the application put something unserializable in the session.
         cb(err)
@@ -89,12 +126,12 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
       }
       const maxAge = session?.cookie?.originalMaxAge
       const ttl = typeof maxAge === 'number' && maxAge > 0 ? maxAge : opts.ttlMs
-      withTimeout(store.set(id, json, ttl), bound, `${store.kind} set`).then(() => cb(), (err) => cb(fail('set', err)))
+      bounded(store.set(id, json, ttl), 'set').then(() => cb(), (err) => cb(fail('set', err)))
     },
 
     destroy (id, cb) {
       if (!isValidSessionId(id)) { cb(); return }
-      withTimeout(store.destroy(id), bound, `${store.kind} destroy`).then(() => cb(), (err) => cb(fail('destroy', err)))
+      bounded(store.destroy(id), 'destroy').then(() => cb(), (err) => cb(fail('destroy', err)))
     }
   }
 }
@@ -102,7 +139,8 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
 /** store.touch, bounded; resolves false (and logs) on failure: a missed refresh is not fatal. */
 export async function touchBounded (store: SessionRecordStore, id: string, ttlMs: number, opts: AdapterOptions): Promise<boolean> {
   try {
-    await withTimeout(store.touch(id, ttlMs), opts.timeoutMs + SLACK_MS, `${store.kind} touch`)
+    const touch = withTimeout(store.touch(id, ttlMs), opts.timeoutMs + SLACK_MS, `${store.kind} touch`)
+    await (storeOpTimer(store.kind)?.('touch', touch) ?? touch)
     return true
   } catch (err) {
     const cause = err instanceof StoreUnavailableError && err.cause !== undefined ? err.cause : err

@@ -10,7 +10,7 @@
 import crypto from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
-import { camelCase, knobsInGroup } from '../config/knobs'
+import { camelCase, knobsInGroup, type ListenAddress } from '../config/knobs'
 import { resolveKnobs } from '../config/resolve'
 import { KnobError, parseDuration } from '../config/values'
 import type { RedisClient } from './stores/redis'
@@ -35,6 +35,15 @@ export interface SessionsOptions {
   /** Directory of the file store (default: a per-app directory under the OS temp dir). */
   dir?: string
   redisUrl?: string
+  /** Sentinel mode: `'host:port host:port'` or a list; credentials/TLS still from redisUrl. */
+  redisSentinels?: string | Array<string | ListenAddress>
+  /** Master group name the sentinels monitor (default `mymaster`). */
+  redisSentinelName?: string
+  redisSentinelPassword?: string
+  /** Cluster mode: startup nodes, `'host:port,host:port'` or a list. */
+  redisClusterNodes?: string | Array<string | ListenAddress>
+  /** PEM CA file for rediss:// (read once at boot). */
+  redisCaFile?: string
   /** Bound on every store operation: a number of milliseconds or `'1s'` (default 1000 ms). */
   redisTimeout?: number | string
   redisPrefix?: string
@@ -56,6 +65,11 @@ export interface SessionConfig {
   dir: string
   dirIsDefault: boolean
   redisUrl?: string
+  redisSentinels?: ListenAddress[]
+  redisSentinelName: string
+  redisSentinelPassword?: string
+  redisClusterNodes?: ListenAddress[]
+  redisCaFile?: string
   redisClient?: RedisClient
   timeoutMs: number
   redisPrefix: string
@@ -131,6 +145,11 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
     dir: path.resolve(dir),
     dirIsDefault: v['session-dir'] === undefined,
     redisUrl: v['redis-url'],
+    redisSentinels: v['redis-sentinels'],
+    redisSentinelName: v['redis-sentinel-name'],
+    redisSentinelPassword: v['redis-sentinel-password'],
+    redisClusterNodes: v['redis-cluster-nodes'],
+    redisCaFile: v['redis-ca-file'],
     redisClient,
     timeoutMs: v['session-redis-timeout'],
     redisPrefix: v['session-redis-prefix'],

@@ -6,7 +6,9 @@
  * one-line error naming REDIS_URL without its password (a silent fallback would split sessions
  * between hosts); `auto` keeps the seed's behaviour (NOW LMS): file store + ONE warning.
  */
+import { readFileSync } from 'node:fs'
 import type { FastifyBaseLogger } from 'fastify'
+import { KnobError } from '../config/values'
 import type { SessionConfig } from './config'
 import { selectStore, type StoreKind } from './select'
 import { RedisSessionStore } from './stores/redis'
@@ -29,6 +31,11 @@ export async function openStore (config: SessionConfig, log: FastifyBaseLogger):
     custom: config.customStore !== undefined,
     nodeEnv: config.nodeEnv,
     redisUrl: config.redisUrl,
+    redisSentinels: config.redisSentinels,
+    redisSentinelName: config.redisSentinelName,
+    redisClusterNodes: config.redisClusterNodes,
+    redisCaFile: config.redisCaFile,
+    sources: config.sources,
     hasRedisClient: config.redisClient !== undefined,
     workerCount: config.workerCount,
     dir: config.dir
@@ -51,8 +58,19 @@ export async function openStore (config: SessionConfig, log: FastifyBaseLogger):
       break
   }
 
+  // Outside the try: an unreadable CA file is a configuration error, never a reason to fall back.
+  const ca = config.redisClient === undefined ? readCaFile(config) : undefined
   const redis = new RedisSessionStore({
-    ...(config.redisClient !== undefined ? { client: config.redisClient } : { url: config.redisUrl }),
+    ...(config.redisClient !== undefined
+      ? { client: config.redisClient }
+      : {
+          url: config.redisUrl,
+          sentinels: config.redisSentinels,
+          sentinelName: config.redisSentinelName,
+          sentinelPassword: config.redisSentinelPassword,
+          clusterNodes: config.redisClusterNodes,
+          ca
+        }),
     prefix: config.redisPrefix,
     timeoutMs: config.timeoutMs,
     log
@@ -76,6 +94,28 @@ export async function openStore (config: SessionConfig, log: FastifyBaseLogger):
 
 function openFile (config: SessionConfig, log: FastifyBaseLogger): SessionRecordStore {
   return new FileSessionStore({ dir: config.dir, log })
+}
+
+/**
+ * REDIS_CA_FILE is read once, here, at boot (a rotated CA needs a restart, like the TLS certs of
+ * most servers). A missing or unreadable file is one line naming the variable, the path and why.
+ */
+function readCaFile (config: SessionConfig): Buffer | undefined {
+  const file = config.redisCaFile
+  if (file === undefined) return undefined
+  const source = config.sources['redis-ca-file']
+  const where = source === undefined || source === 'default' ? 'REDIS_CA_FILE' : source.replace(/^env /, '')
+  let pem: Buffer
+  try {
+    pem = readFileSync(file)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err))
+    throw new KnobError(`${where}=${file} cannot be read (${code}); accepted: a readable PEM file of the CA that signed the Redis certificate`)
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new KnobError(`${where}=${file} holds no PEM certificate; accepted: a readable PEM file of the CA that signed the Redis certificate`)
+  }
+  return pem
 }
 
 /** Boot errors are printed by the launcher as one line: drop the stack's extra lines. */

@@ -9,7 +9,12 @@
  * 2. auto: NODE_ENV=test → memory; Redis configured → Redis, falling back to the file store when
  *    it is unreachable at boot (NOW LMS's seed behaviour); otherwise → file (shared by the workers
  *    of this host).
+ *
+ * "Redis configured" = REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES or a client in code. The
+ * knob combinations that cannot work are refused here too, so `prodserver config` (planServer calls
+ * this) and the plugin reject them with the same line.
  */
+import type { ListenAddress } from '../config/knobs'
 import { redactUrl } from '../config/values'
 import { KnobError } from '../config/values'
 
@@ -23,6 +28,15 @@ export interface SelectionInput {
   custom?: boolean
   nodeEnv?: string
   redisUrl?: string
+  /** REDIS_SENTINELS (Sentinel mode; the master name is redisSentinelName). */
+  redisSentinels?: readonly ListenAddress[]
+  redisSentinelName?: string
+  /** REDIS_CLUSTER_NODES (Cluster mode). */
+  redisClusterNodes?: readonly ListenAddress[]
+  /** REDIS_CA_FILE (only checked for consistency here; read by open-store.ts). */
+  redisCaFile?: string
+  /** knob name → source (`env REDIS_SENTINELS`, `option redisSentinels`…), for messages. */
+  sources?: Readonly<Record<string, string>>
   hasRedisClient?: boolean
   workerCount?: number
   /** File store directory, for the reason text. */
@@ -39,9 +53,8 @@ export interface Selection {
 
 export function selectStore (input: SelectionInput): Selection {
   const workers = input.workerCount ?? 1
-  const redisWhere = input.hasRedisClient === true
-    ? 'the redisClient passed in code'
-    : input.redisUrl !== undefined ? `REDIS_URL ${redactUrl(input.redisUrl)}` : undefined
+  checkRedisCombination(input)
+  const redisWhere = describeRedis(input)
   const setBy = sourceName(input.storeSource)
 
   if (input.custom === true) {
@@ -51,7 +64,7 @@ export function selectStore (input: SelectionInput): Selection {
   switch (input.store) {
     case 'redis':
       if (redisWhere === undefined) {
-        throw new KnobError(`${setBy}=redis needs a Redis: REDIS_URL is not set; accepted: set REDIS_URL (redis:// or rediss://) or pass redisClient, or choose another store`)
+        throw new KnobError(`${setBy}=redis needs a Redis: REDIS_URL is not set; accepted: set REDIS_URL (redis:// or rediss://), REDIS_SENTINELS or REDIS_CLUSTER_NODES, or pass redisClient, or choose another store`)
       }
       return { kind: 'redis', reason: `${setBy}=redis (${redisWhere})`, fallbackToFile: false }
     case 'memory':
@@ -74,9 +87,45 @@ export function selectStore (input: SelectionInput): Selection {
   }
   return {
     kind: 'file',
-    reason: `auto: no REDIS_URL; file store shared by the workers of this host${input.dir !== undefined ? ` (${input.dir})` : ''}`,
+    reason: `auto: no REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES; file store shared by the workers of this host${input.dir !== undefined ? ` (${input.dir})` : ''}`,
     fallbackToFile: false
   }
+}
+
+/** Where the Redis is, for the reason text (no password: redactUrl). A client in code wins. */
+function describeRedis (input: SelectionInput): string | undefined {
+  if (input.hasRedisClient === true) return 'the redisClient passed in code'
+  const list = (a: readonly ListenAddress[]): string => a.map((x) => `${x.host}:${x.port}`).join(',')
+  if (input.redisSentinels !== undefined && input.redisSentinels.length > 0) {
+    return `${knobSource(input, 'redis-sentinels', 'REDIS_SENTINELS')} ${list(input.redisSentinels)} (master ${input.redisSentinelName ?? 'mymaster'})`
+  }
+  if (input.redisClusterNodes !== undefined && input.redisClusterNodes.length > 0) {
+    return `${knobSource(input, 'redis-cluster-nodes', 'REDIS_CLUSTER_NODES')} ${list(input.redisClusterNodes)}`
+  }
+  return input.redisUrl !== undefined ? `REDIS_URL ${redactUrl(input.redisUrl)}` : undefined
+}
+
+/**
+ * One-line refusals of Redis settings that contradict each other:
+ * - Sentinel and Cluster are two different topologies; a client cannot be both.
+ * - A CA file only means something for TLS: with an explicit `redis://` URL it would be silently
+ *   unused (or, worse, we would switch to TLS the URL did not ask for).
+ */
+function checkRedisCombination (input: SelectionInput): void {
+  const sentinels = input.redisSentinels !== undefined && input.redisSentinels.length > 0
+  const cluster = input.redisClusterNodes !== undefined && input.redisClusterNodes.length > 0
+  if (sentinels && cluster) {
+    throw new KnobError(`${knobSource(input, 'redis-sentinels', 'REDIS_SENTINELS')} cannot be combined with ${knobSource(input, 'redis-cluster-nodes', 'REDIS_CLUSTER_NODES')}; accepted: either Sentinel (REDIS_SENTINELS) or Cluster (REDIS_CLUSTER_NODES)`)
+  }
+  if (input.redisCaFile !== undefined && input.redisUrl !== undefined && /^redis:\/\//i.test(input.redisUrl)) {
+    throw new KnobError(`${knobSource(input, 'redis-ca-file', 'REDIS_CA_FILE')} needs TLS but REDIS_URL is ${redactUrl(input.redisUrl)}; accepted: a rediss:// URL with a CA file, or no CA file`)
+  }
+}
+
+function knobSource (input: SelectionInput, knob: string, fallback: string): string {
+  const s = input.sources?.[knob]
+  if (s === undefined || s === 'default') return fallback
+  return s.replace(/^env /, '')
 }
 
 /** `env SESSION_STORE` → `SESSION_STORE`, `option store` → `option store`, default → `SESSION_STORE`. */

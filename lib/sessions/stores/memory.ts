@@ -41,6 +41,8 @@ export const MEMORY_PRODUCTION_WARNING =
 
 export class MemorySessionStore implements SessionRecordStore {
   readonly kind = 'memory' as const
+  /** no I/O: nothing to wait for. */
+  readonly boundsItself = true
   readonly max: number
   readonly tombstoneMs: number
   private readonly records: LRUCache<string, Entry>

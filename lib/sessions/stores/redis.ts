@@ -1,6 +1,6 @@
 /**
- * The Redis session store (ioredis; plain, TLS `rediss://`, Sentinel via `redisOptions`, or any
- * `Redis` / `Cluster` client passed in).
+ * The Redis session store (ioredis; single node, TLS `rediss://` + CA, Sentinel, Cluster — built by
+ * redis/client.ts — or any `Redis` / `Cluster` client passed in).
  *
  * Layout in Redis: one string key per session, `<client keyPrefix><prefix><id>`, value = the
  * session JSON text, expiry = the key's TTL (PX, milliseconds). A destroyed id holds TOMBSTONE for
@@ -21,11 +21,11 @@ import type { Redis, RedisOptions } from 'ioredis'
 import { withTimeout } from '../bounded'
 import { StoreUnavailableError } from '../errors'
 import { DEFAULT_TOMBSTONE_MS, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
-import { normalizeClient, type ClientHandle, type RedisClient, type StoreLog } from './redis/client'
+import { keyPrefixOf, mastersOf, normalizeClient, type ClientHandle, type RedisAddress, type RedisClient, type StoreLog } from './redis/client'
 import { Breaker } from './redis/breaker'
 import { GET_WITH_TTL, SET_UNLESS_TOMBSTONE, DESTROY_EXISTING, TOMBSTONE, TOUCH_LIVE } from './redis/scripts'
 
-export type { StoreLog, RedisClient } from './redis/client'
+export type { StoreLog, RedisClient, RedisAddress } from './redis/client'
 export { TOMBSTONE } from './redis/scripts'
 
 export interface RedisSessionStoreOptions {
@@ -33,6 +33,17 @@ export interface RedisSessionStoreOptions {
   url?: string
   /** An existing ioredis `Redis` or `Cluster`, configured any way; never closed, never modified. */
   client?: RedisClient
+  /** Sentinel mode (REDIS_SENTINELS); `url`, if also given, only supplies credentials/db/rediss. */
+  sentinels?: readonly RedisAddress[]
+  /** Master group name (default `mymaster`). */
+  sentinelName?: string
+  sentinelPassword?: string
+  /** Cluster mode (REDIS_CLUSTER_NODES); `url`, if also given, only supplies credentials/rediss. */
+  clusterNodes?: readonly RedisAddress[]
+  /** PEM CA(s) for TLS (REDIS_CA_FILE's content); implies TLS. */
+  ca?: string | Buffer
+  /** Keys per SCAN call of the maintenance ops ids/length/clear (default 100, like connect-redis). */
+  scanCount?: number
   /** Key prefix after the client's own `keyPrefix` (default `sess:`). */
   prefix?: string
   /** Bound on every operation, ms (default 1000, knob `session-redis-timeout`). */
@@ -49,6 +60,8 @@ export interface RedisSessionStoreOptions {
 
 export class RedisSessionStore implements SessionRecordStore {
   readonly kind = 'redis' as const
+  /** every command runs under its own withTimeout (run()). */
+  readonly boundsItself = true
   readonly prefix: string
   readonly timeoutMs: number
   readonly tombstoneMs: number
@@ -56,6 +69,7 @@ export class RedisSessionStore implements SessionRecordStore {
   private readonly breaker: Breaker
   private readonly log: StoreLog | undefined
   private readonly offReady: () => void
+  private readonly scanCount: number
   private closed = false
 
   constructor (opts: RedisSessionStoreOptions) {
@@ -63,8 +77,18 @@ export class RedisSessionStore implements SessionRecordStore {
     this.timeoutMs = positive(opts.timeoutMs, 1000, 'timeoutMs')
     this.tombstoneMs = positive(opts.tombstoneMs, DEFAULT_TOMBSTONE_MS, 'tombstoneMs')
     this.log = opts.log
+    this.scanCount = positive(opts.scanCount, 100, 'scanCount')
     this.handle = normalizeClient({
-      url: opts.url, client: opts.client, timeoutMs: this.timeoutMs, log: opts.log, redisOptions: opts.redisOptions
+      url: opts.url,
+      client: opts.client,
+      sentinels: opts.sentinels,
+      sentinelName: opts.sentinelName,
+      sentinelPassword: opts.sentinelPassword,
+      clusterNodes: opts.clusterNodes,
+      ca: opts.ca,
+      timeoutMs: this.timeoutMs,
+      log: opts.log,
+      redisOptions: opts.redisOptions
     })
     this.breaker = new Breaker(positive(opts.breakerCooldownMs, 1000, 'breakerCooldownMs'))
     // A (re)connected client closes the circuit at once: recovery after a restart does not wait
@@ -122,6 +146,63 @@ export class RedisSessionStore implements SessionRecordStore {
     // Only a stored session becomes a tombstone (see DESTROY_EXISTING): enough to stop a request that
     // loaded it from saving it back, and nothing for ids that were never saved.
     await this.run('redis destroy', () => DESTROY_EXISTING.run(this.handle.client, key, [this.tombstoneMs, TOMBSTONE]))
+  }
+
+  /**
+   * Maintenance (admin, tests): the ids of the live sessions. Never used on a request path.
+   * Cluster-safe and keyPrefix-aware (research L3/L4, pitfall 4): SCAN runs on every master
+   * (`cluster.nodes('master')`), the MATCH pattern carries the client's keyPrefix (ioredis does not
+   * add it to patterns) and results are stripped of it. Tombstones are not sessions: a GETRANGE of
+   * the first byte per key tells them apart ('!' can never start JSON) without reading whole
+   * sessions. Every SCAN page and every batch is one bounded operation (timeout + breaker).
+   * A Cluster failover or resharding during the scan can miss or repeat keys (SCAN's guarantee is
+   * per node).
+   */
+  async ids (): Promise<string[]> {
+    const ids: string[] = []
+    await this.scanEach(async (batch) => {
+      const heads = await this.run('redis ids', () => Promise.all(batch.map((id) => this.handle.client.getrange(this.prefix + id, 0, 0))))
+      batch.forEach((id, i) => { if (heads[i] !== '' && heads[i] !== TOMBSTONE[0]) ids.push(id) })
+    })
+    return ids
+  }
+
+  /** Maintenance: number of live sessions (see ids()). */
+  async length (): Promise<number> {
+    return (await this.ids()).length
+  }
+
+  /**
+   * Maintenance: delete every key under the prefix (sessions and tombstones) and return how many.
+   * One DEL per key through the top-level client — never a multi-key DEL, which a Cluster refuses
+   * with CROSSSLOT when the keys hash to different slots (research L3) — and the client adds its
+   * keyPrefix itself. Not a logout of requests in flight: one that loaded its session before may
+   * write it back (there is no tombstone for a cleared key).
+   */
+  async clear (): Promise<number> {
+    let deleted = 0
+    await this.scanEach(async (batch) => {
+      const counts = await this.run('redis clear', () => Promise.all(batch.map((id) => this.handle.client.del(this.prefix + id))))
+      for (const n of counts) deleted += n
+    })
+    return deleted
+  }
+
+  /** SCAN `<keyPrefix><prefix>*` on every master; calls `fn` with the ids (prefixes stripped) of each page. */
+  private async scanEach (fn: (ids: string[]) => Promise<void>): Promise<void> {
+    const client = this.handle.client
+    const full = keyPrefixOf(client) + this.prefix
+    const pattern = escapeGlob(full) + '*'
+    if (this.handle.needsWarmup()) await this.run('redis connect', () => this.handle.warmup())
+    for (const node of mastersOf(client)) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await this.run('redis scan', () => node.scan(cursor, 'MATCH', pattern, 'COUNT', this.scanCount))
+        cursor = next
+        const ids = keys.filter((k) => k.startsWith(full)).map((k) => k.slice(full.length)).filter(isValidSessionId)
+        if (ids.length > 0) await fn(ids)
+      } while (cursor !== '0')
+    }
   }
 
   /** PING round trip; bypasses the breaker (it is a probe) and never throws. */
@@ -211,6 +292,11 @@ export class CircuitOpenError extends Error {
 function isServerAnswer (err: unknown): boolean {
   if (!(err instanceof Error) || err.name !== 'ReplyError') return false
   return !/^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b/.test(err.message)
+}
+
+/** SCAN MATCH is a glob: a prefix like `app[1]:` must match itself, not a character class. */
+function escapeGlob (text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
 }
 
 function positive (value: number | undefined, fallback: number, name: string): number {

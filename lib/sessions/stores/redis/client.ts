@@ -1,8 +1,10 @@
 /**
  * The one seam that knows "which client kind" the Redis store talks to (connect-redis 8's
- * `normalizeClient` idea): a client we build from REDIS_URL, or an ioredis `Redis` / `Cluster`
- * the user hands us (e.g. the `@fastify/redis` instance, or a BullMQ connection). Everything else in
- * the store sees only `ClientHandle`.
+ * `normalizeClient` idea): a client we build — single node from REDIS_URL, Sentinel from
+ * REDIS_SENTINELS, Cluster from REDIS_CLUSTER_NODES, TLS with REDIS_CA_FILE — or an ioredis `Redis` /
+ * `Cluster` the user hands us (e.g. the `@fastify/redis` instance, or a BullMQ connection).
+ * Everything else in the store sees only `ClientHandle` (and `mastersOf`/`keyPrefixOf` for the
+ * maintenance ops that must fan out on a Cluster).
  *
  * - Our own client gets bounded settings (research §3.3 L1/L2: ioredis defaults hang 7–160 s on a
  *   dead server, forever on a frozen one — ioredis#634, #1194).
@@ -40,9 +42,20 @@ export interface ClientHandle {
   sanitize (text: string): string
 }
 
+export interface RedisAddress { host: string, port: number }
+
 export interface ClientOptions {
+  /** Single node; with sentinels/clusterNodes only its credentials, db and rediss:// are used. */
   url?: string
   client?: RedisClient
+  /** Sentinel mode (REDIS_SENTINELS): the master of `sentinelName` is asked for, then followed. */
+  sentinels?: readonly RedisAddress[]
+  sentinelName?: string
+  sentinelPassword?: string
+  /** Cluster mode (REDIS_CLUSTER_NODES): startup nodes; the rest is discovered (CLUSTER SLOTS). */
+  clusterNodes?: readonly RedisAddress[]
+  /** CA certificate(s), PEM (REDIS_CA_FILE's content): implies TLS. */
+  ca?: string | Buffer
   timeoutMs: number
   log?: StoreLog
   /** Extra ioredis options for the client we build (TLS `ca`, `sentinels`, …). */
@@ -75,17 +88,99 @@ export function ownClientOptions (timeoutMs: number): RedisOptions {
 }
 
 export function normalizeClient (opts: ClientOptions): ClientHandle {
-  if (opts.client !== undefined && opts.url !== undefined) {
-    throw new TypeError('RedisSessionStore: pass either `url` or `client`, not both')
+  const sentinels = opts.sentinels !== undefined && opts.sentinels.length > 0 ? opts.sentinels : undefined
+  const clusterNodes = opts.clusterNodes !== undefined && opts.clusterNodes.length > 0 ? opts.clusterNodes : undefined
+  if (opts.client !== undefined && (opts.url !== undefined || sentinels !== undefined || clusterNodes !== undefined)) {
+    throw new TypeError('RedisSessionStore: pass either `client` or `url`/`sentinels`/`clusterNodes`, not both')
   }
   if (opts.client !== undefined) return new UserClient(opts.client)
-  if (typeof opts.url !== 'string' || opts.url === '') {
-    throw new TypeError('RedisSessionStore: `url` (REDIS_URL) or `client` is required')
+  if (sentinels !== undefined && clusterNodes !== undefined) {
+    throw new TypeError('RedisSessionStore: `sentinels` (REDIS_SENTINELS) and `clusterNodes` (REDIS_CLUSTER_NODES) exclude each other')
   }
-  if (!/^rediss?:\/\//i.test(opts.url)) {
+  if (opts.url !== undefined && !/^rediss?:\/\//i.test(opts.url)) {
     throw new TypeError(`RedisSessionStore: REDIS_URL must start with redis:// or rediss:// (TLS), got ${redactUrl(opts.url)}`)
   }
-  return new OwnClient(opts.url, opts.timeoutMs, opts.log, opts.redisOptions)
+  if (sentinels === undefined && clusterNodes === undefined && (typeof opts.url !== 'string' || opts.url === '')) {
+    throw new TypeError('RedisSessionStore: `url` (REDIS_URL), `sentinels`, `clusterNodes` or `client` is required')
+  }
+  const auth = urlAuth(opts.url)
+  // TLS when the URL says rediss:// or a CA is given (a CA has no other use). `tls: { ca }` replaces
+  // the system CAs for this connection only (Node tls.connect); `{}` = TLS with the system CAs.
+  const tls = auth.tls || opts.ca !== undefined ? (opts.ca !== undefined ? { ca: opts.ca } : {}) : undefined
+  const secrets = [...auth.secrets, ...(opts.sentinelPassword !== undefined && opts.sentinelPassword !== '' ? [opts.sentinelPassword] : [])]
+  const base = ownClientOptions(opts.timeoutMs)
+  const list = (a: readonly RedisAddress[]): string => a.map((x) => `${x.host}:${x.port}`).join(',')
+
+  if (sentinels !== undefined) {
+    const name = opts.sentinelName ?? 'mymaster'
+    // ioredis Sentinel mode (README "Sentinel", research §3.4): asks the sentinels for the master of
+    // `name`, checks its ROLE, and reconnects to the new master after a failover.
+    const client = new Redis({
+      ...base,
+      sentinels: sentinels.map((a) => ({ host: a.host, port: a.port })),
+      name,
+      ...(opts.sentinelPassword !== undefined ? { sentinelPassword: opts.sentinelPassword } : {}),
+      ...auth.options,
+      ...(tls !== undefined ? { tls, enableTLSForSentinelMode: true } : {}),
+      // A sentinel that does not answer must not hold the lookup longer than one operation.
+      sentinelCommandTimeout: opts.timeoutMs,
+      // Subscribe to +switch-master on the sentinels: drop the old master at once instead of
+      // waiting for it to close our connection or answer READONLY (ioredis 5.x `failoverDetector`).
+      failoverDetector: true,
+      // A demoted master answers writes with READONLY until it disconnects us: reconnect (and so
+      // re-ask the sentinels) instead of failing every write until then (pitfall 7). `1` = reconnect
+      // without resending: the failed op is already reported (503) and the client may retry.
+      reconnectOnError: (err: Error) => /^READONLY\b/.test(err.message) ? 1 : false,
+      ...opts.redisOptions,
+      lazyConnect: true
+    })
+    return new OwnClient(client, `Sentinel master ${name} via ${list(sentinels)} (REDIS_SENTINELS)`, secrets, opts.log)
+  }
+
+  if (clusterNodes !== undefined) {
+    const { lazyConnect: _l, enableOfflineQueue: _q, retryStrategy: _r, ...nodeOptions } = base
+    // ioredis Cluster: `ready` only after CLUSTER SLOTS was loaded, so connect() at boot proves the
+    // slot map is there. Per-node connections get the same bounded settings (commandTimeout,
+    // maxRetriesPerRequest: 1); the cluster-level offline queue is off like ours (fail fast while
+    // the cluster is not ready); node retryStrategy stays ioredis's null (a lost node is re-found
+    // via MOVED / slot refresh).
+    const client = new Cluster(clusterNodes.map((a) => ({ host: a.host, port: a.port })), {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      enableReadyCheck: true,
+      slotsRefreshTimeout: Math.max(1000, opts.timeoutMs),
+      clusterRetryStrategy: base.retryStrategy,
+      // No `db`: a Cluster only has database 0 (SELECT is refused).
+      redisOptions: { ...nodeOptions, ...withoutDb(auth.options), ...(tls !== undefined ? { tls } : {}), ...opts.redisOptions }
+    })
+    return new OwnClient(client, `Cluster ${list(clusterNodes)} (REDIS_CLUSTER_NODES)`, secrets, opts.log)
+  }
+
+  const url = opts.url as string
+  // Our bounded settings first, the TLS CA and user's extras over them, lazyConnect last: connect()
+  // is the plugin's explicit boot step. (ioredis: an options object's `tls` wins over rediss://'s
+  // default `tls: true`.)
+  const client = new Redis(url, { ...base, ...(tls !== undefined ? { tls } : {}), ...opts.redisOptions, lazyConnect: true })
+  return new OwnClient(client, `${redactUrl(url)} (REDIS_URL)`, secrets, opts.log)
+}
+
+/**
+ * The nodes a maintenance op (SCAN) must visit: every master of a Cluster — a keyless command on a
+ * Cluster goes to ONE random node, so a single SCAN saw 8–10 of 29 keys (research L3, ioredis#175,
+ * #1884) — or the client itself.
+ */
+export function mastersOf (client: RedisClient): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client]
+}
+
+/**
+ * The client's own `keyPrefix`: ioredis adds it to key arguments but NOT to SCAN/KEYS patterns nor
+ * strips it from their results (research L4, ioredis#1526, #239), so maintenance ops add and strip
+ * it themselves.
+ */
+export function keyPrefixOf (client: RedisClient): string {
+  const o = client.options as { keyPrefix?: string, redisOptions?: { keyPrefix?: string } }
+  return o.keyPrefix ?? o.redisOptions?.keyPrefix ?? ''
 }
 
 abstract class BaseHandle implements ClientHandle {
@@ -128,20 +223,27 @@ abstract class BaseHandle implements ClientHandle {
     if (this.isReady()) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       let lastError: Error | undefined
-      const onError = (err: Error): void => { lastError = err }
+      const fail = (certificate = false): void => {
+        done()
+        onTimeout()
+        const reason = lastError === undefined ? 'no answer' : this.sanitize(lastError.message)
+        reject(new StoreConnectError(certificate
+          ? `Session store: Redis at ${this.describe}: TLS certificate not trusted (${reason}); accepted: a certificate signed by a CA in REDIS_CA_FILE or the system CAs`
+          : `Session store: Redis at ${this.describe} not ready within ${ms} ms (${reason})`, lastError))
+      }
+      const onError = (err: Error): void => {
+        lastError = err
+        // A server certificate we do not trust will not become trusted by retrying: fail the boot
+        // now with the certificate error instead of after the whole boot timeout.
+        if (isCertificateError(err)) fail(true)
+      }
       const done = (): void => {
         clearTimeout(timer)
         this.client.removeListener('ready', onReady)
         this.client.removeListener('error', onError)
       }
       const onReady = (): void => { done(); resolve() }
-      const timer = setTimeout(() => {
-        done()
-        onTimeout()
-        const reason = lastError === undefined ? 'no answer' : this.sanitize(lastError.message)
-        reject(new StoreConnectError(
-          `Session store: Redis at ${this.describe} not ready within ${ms} ms (${reason})`, lastError))
-      }, ms)
+      const timer = setTimeout(() => fail(), ms)
       this.client.on('ready', onReady)
       this.client.on('error', onError)
       start()
@@ -154,18 +256,12 @@ abstract class BaseHandle implements ClientHandle {
 
 class OwnClient extends BaseHandle {
   readonly owned = true
-  readonly describe: string
-  private readonly secrets: string[]
   private closed = false
   // Before the first `ready`, errors are reported once by connect()'s rejection (boot), not here.
   private erroredSinceReady = true
 
-  constructor (url: string, timeoutMs: number, private readonly log: StoreLog | undefined, extra?: RedisOptions) {
-    // Our bounded settings first, the user's extras (TLS ca, sentinels…) over them, lazyConnect last:
-    // connect() is the plugin's explicit boot step.
-    super(new Redis(url, { ...ownClientOptions(timeoutMs), ...extra, lazyConnect: true }))
-    this.describe = `${redactUrl(url)} (REDIS_URL)`
-    this.secrets = secretsOf(url)
+  constructor (client: RedisClient, readonly describe: string, private readonly secrets: string[], private readonly log: StoreLog | undefined) {
+    super(client)
     // Without an 'error' listener ioredis prints "[ioredis] Unhandled error event" on every
     // reconnect attempt. Log once per outage, redacted; the store's breaker logs the impact.
     this.client.on('error', (err: Error) => {
@@ -208,7 +304,7 @@ class OwnClient extends BaseHandle {
     if (this.closed) return
     this.closed = true
     this.removeListeners()
-    const client = this.client as Redis
+    const client = this.client
     if (client.status === 'ready') {
       // QUIT lets in-flight replies arrive; a frozen server would never answer it, so bound it.
       const quit = client.quit().catch(() => {})
@@ -248,14 +344,35 @@ function describeUserClient (client: RedisClient): string {
   return `${where} (the client passed in \`client\`)`
 }
 
-/** The password as written in the URL and decoded: either form could surface in a message. */
-function secretsOf (url: string): string[] {
+/**
+ * What a URL contributes besides host:port — for Sentinel/Cluster the URL is where credentials, db
+ * and the rediss:// scheme live, its host is not used — and its password as written and decoded
+ * (either form could surface in a message).
+ */
+function urlAuth (url: string | undefined): { options: RedisOptions, tls: boolean, secrets: string[] } {
+  if (url === undefined || url === '') return { options: {}, tls: false, secrets: [] }
   try {
-    const raw = new URL(url).password
-    if (raw === '') return []
-    const decoded = decodeURIComponent(raw)
-    return decoded === raw ? [raw] : [raw, decoded]
+    const u = new URL(url)
+    const options: RedisOptions = {}
+    if (u.username !== '') options.username = decodeURIComponent(u.username)
+    if (u.password !== '') options.password = decodeURIComponent(u.password)
+    const db = u.pathname.replace(/^\//, '')
+    if (/^\d+$/.test(db)) options.db = Number(db)
+    const raw = u.password
+    const secrets = raw === '' ? [] : (decodeURIComponent(raw) === raw ? [raw] : [raw, decodeURIComponent(raw)])
+    return { options, tls: u.protocol === 'rediss:', secrets }
   } catch {
-    return []
+    return { options: {}, tls: /^rediss:/i.test(url), secrets: [] }
   }
+}
+
+function withoutDb (o: RedisOptions): RedisOptions {
+  const { db: _db, ...rest } = o
+  return rest
+}
+
+/** Node's TLS verification failures (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID…). */
+function isCertificateError (err: Error): boolean {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' && /CERT|SELF_SIGNED|ERR_TLS_|UNABLE_TO_(GET|VERIFY)/.test(code)
 }
