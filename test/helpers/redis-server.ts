@@ -172,6 +172,13 @@ export async function answersPing (port: number, password?: string, timeoutMs = 
   })
 }
 
+/** Every private redis process a helper starts is killed when the test process exits, even on a crash. */
+export function trackRedisProcess (proc: ChildProcess): void {
+  installExitHook()
+  live.add(proc)
+  proc.once('exit', () => live.delete(proc))
+}
+
 function installExitHook (): void {
   if (exitHookInstalled) return
   exitHookInstalled = true

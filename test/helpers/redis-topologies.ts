@@ -7,27 +7,15 @@
  *   startSentinelGroup() master + 1 replica + 3 sentinels (`redis-server <conf> --sentinel`)
  *   startTlsRedis()      a CA + server cert (IP:127.0.0.1) made with openssl, TLS-only redis-server
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
-import { answersPing, freePort, redisServerBinary } from './redis-server'
+import { answersPing, freePort, redisServerBinary, trackRedisProcess } from './redis-server'
 
 export interface Address { host: string, port: number }
 
-const live = new Set<ChildProcess>()
-let exitHookInstalled = false
-
-function installExitHook (): void {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.once('exit', () => {
-    for (const proc of live) {
-      try { proc.kill('SIGCONT'); proc.kill('SIGKILL') } catch {}
-    }
-  })
-}
 
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -47,13 +35,11 @@ export interface Proc {
 
 async function launch (args: string[], port: number, ready: () => Promise<boolean>, what: string): Promise<Proc> {
   const bin = redisServerBinary()
-  installExitHook()
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  live.add(proc)
+  trackRedisProcess(proc)
   let output = ''
   proc.stdout?.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-4000) })
   proc.stderr?.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-4000) })
-  proc.once('exit', () => live.delete(proc))
   const kill = async (): Promise<void> => {
     if (proc.exitCode !== null || proc.signalCode !== null) return
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
@@ -207,28 +193,7 @@ export async function startSentinelGroup (name = 'mymaster'): Promise<PrivateSen
 
 async function launchSentinel (conf: string, port: number): Promise<Proc> {
   // `redis-server <conf> --sentinel` (no separate redis-sentinel binary needed).
-  const bin = redisServerBinary()
-  installExitHook()
-  const proc = spawn(bin, [conf, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  live.add(proc)
-  let output = ''
-  proc.stdout?.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-4000) })
-  proc.stderr?.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-4000) })
-  proc.once('exit', () => live.delete(proc))
-  const kill = async (): Promise<void> => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
-    proc.kill('SIGKILL')
-    await exited
-  }
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`redis sentinel exited at start (port ${port}): ${output.trim().slice(-600)}`)
-    if (await answersPing(port)) return { port, kill, alive: () => proc.exitCode === null && proc.signalCode === null }
-    await sleep(25)
-  }
-  await kill()
-  throw new Error(`redis sentinel not ready on port ${port} within 10 s: ${output}`)
+  return await launch([conf, '--sentinel'], port, async () => await answersPing(port), 'redis sentinel')
 }
 
 export async function waitFor (cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {

@@ -21,27 +21,15 @@ import type { Redis, RedisOptions } from 'ioredis'
 import { withTimeout } from '../bounded'
 import { StoreUnavailableError } from '../errors'
 import { DEFAULT_TOMBSTONE_MS, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
-import { keyPrefixOf, mastersOf, normalizeClient, type ClientHandle, type RedisAddress, type RedisClient, type StoreLog } from './redis/client'
+import { keyPrefixOf, mastersOf, normalizeClient, type ClientHandle, type ClientOptions, type RedisAddress, type RedisClient, type StoreLog } from './redis/client'
 import { Breaker } from './redis/breaker'
 import { GET_WITH_TTL, SET_UNLESS_TOMBSTONE, DESTROY_EXISTING, TOMBSTONE, TOUCH_LIVE } from './redis/scripts'
 
 export type { StoreLog, RedisClient, RedisAddress } from './redis/client'
 export { TOMBSTONE } from './redis/scripts'
 
-export interface RedisSessionStoreOptions {
-  /** `redis://` or `rediss://` (TLS) URL; we build and own the client. Exclusive with `client`. */
-  url?: string
-  /** An existing ioredis `Redis` or `Cluster`, configured any way; never closed, never modified. */
-  client?: RedisClient
-  /** Sentinel mode (REDIS_SENTINELS); `url`, if also given, only supplies credentials/db/rediss. */
-  sentinels?: readonly RedisAddress[]
-  /** Master group name (default `mymaster`). */
-  sentinelName?: string
-  sentinelPassword?: string
-  /** Cluster mode (REDIS_CLUSTER_NODES); `url`, if also given, only supplies credentials/rediss. */
-  clusterNodes?: readonly RedisAddress[]
-  /** PEM CA(s) for TLS (REDIS_CA_FILE's content); implies TLS. */
-  ca?: string | Buffer
+/** Where Redis is (url / client / sentinels / cluster nodes / CA): documented once, in redis/client.ts. */
+export interface RedisSessionStoreOptions extends Pick<ClientOptions, 'url' | 'client' | 'sentinels' | 'sentinelName' | 'sentinelPassword' | 'clusterNodes' | 'ca'> {
   /** Keys per SCAN call of the maintenance ops ids/length/clear (default 100, like connect-redis). */
   scanCount?: number
   /** Key prefix after the client's own `keyPrefix` (default `sess:`). */
