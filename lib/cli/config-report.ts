@@ -26,6 +26,7 @@ function planValue (plan: Plan, name: string): unknown {
     case 'cpus': return plan.resources.cpus
     case 'memory-mb': return plan.resources.memoryMb
     case 'keep-alive-timeout': return plan.server.keepAliveTimeoutMs
+    case 'drain-delay': return plan.ops.drainDelayMs
     default: return undefined
   }
 }

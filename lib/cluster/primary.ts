@@ -20,6 +20,8 @@ import { RestartBackoff } from './backoff'
 import type { ServeHandle } from './handle'
 import type { LauncherLog } from './log'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, WORKER_ENV, type PrimaryMessage, type WorkerMessage } from './protocol'
+import { SupervisorMetrics, type RestartReason } from '../ops/supervisor-metrics'
+import { startMetricsServer, type MetricsEndpoint } from '../ops/metrics-server'
 
 type WorkerState = 'booting' | 'ready' | 'draining'
 type RotationReason = 'reload' | 'recycle'
@@ -66,6 +68,8 @@ export interface PrimaryOptions {
 
 export async function runPrimary (options: PrimaryOptions): Promise<ServeHandle> {
   const supervisor = new Supervisor(options)
+  // Before any fork: a metrics port that cannot be bound is a configuration error, found at once.
+  await supervisor.startMetrics()
   await supervisor.start()
   return {
     role: 'primary',
@@ -99,6 +103,8 @@ export class Supervisor {
   private onStarted?: () => void
   private onStopped?: () => void
   private stopped?: Promise<void>
+  private metrics?: SupervisorMetrics
+  private metricsEndpoint?: MetricsEndpoint
 
   constructor (options: PrimaryOptions) {
     this.plan = options.plan
@@ -107,6 +113,32 @@ export class Supervisor {
     this.target = Math.max(1, options.plan.workers)
     this.workerEnv = { ...options.workerEnv }
     this.adoptSessionSecret()
+  }
+
+  /** metrics-port: Prometheus text for the whole server, every worker's metrics summed. */
+  async startMetrics (): Promise<void> {
+    const { metricsPort, metricsHost } = this.plan.ops
+    if (metricsPort === undefined) return
+    const metrics = new SupervisorMetrics(() => {
+      const states: Record<string, number> = { booting: 0, ready: 0, draining: 0 }
+      for (const rec of this.workers.values()) states[rec.state]++
+      return states
+    })
+    this.metrics = metrics
+    // Only workers that reached our code (heard from): before that nobody listens to the request.
+    const askable = (): Array<{ pid: number, ask: (id: number) => boolean }> => [...this.workers.values()].filter((rec) => rec.heard).map((rec) => ({
+      pid: rec.pid,
+      ask: (id) => {
+        if (!rec.worker.isConnected()) return false
+        try {
+          rec.worker.send({ prodserver: 1, type: 'metrics', id } satisfies PrimaryMessage)
+          return true
+        } catch {
+          return false
+        }
+      }
+    }))
+    this.metricsEndpoint = await startMetricsServer(metricsHost, metricsPort, async () => await metrics.gather(askable()), this.log)
   }
 
   /** Forks the workers; resolves once every one of them is ready. */
@@ -249,6 +281,7 @@ export class Supervisor {
     this.loopTimer = undefined
     for (const [signal, handler] of this.signalHandlers) process.removeListener(signal, handler)
     this.signalHandlers.clear()
+    void this.metricsEndpoint?.close()
     if (this.phase === 'halted') {
       this.log.fatal('halted')
       process.exit(WORKER_BOOT_ERROR)
@@ -289,7 +322,9 @@ export class Supervisor {
     if (rec.state === 'draining') return
     rec.state = 'draining'
     rec.drainReason = reason
-    const message: PrimaryMessage = { prodserver: 1, type: 'drain' }
+    // Only a shutdown makes the instance unready; during a rotation the other workers serve.
+    const unreadyMs = reason === 'stop' ? this.plan.ops.drainDelayMs : 0
+    const message: PrimaryMessage = { prodserver: 1, type: 'drain', unreadyMs }
     try {
       rec.worker.send(message)
     } catch {
@@ -298,10 +333,10 @@ export class Supervisor {
     rec.killTimer = setTimeout(() => {
       this.log.warn({ worker: rec.pid, gracefulTimeoutMs: this.plan.supervisor.gracefulTimeoutMs }, 'drain took too long: killing worker')
       rec.worker.process.kill('SIGKILL')
-    }, this.plan.supervisor.gracefulTimeoutMs + KILL_MARGIN_MS)
+    }, this.plan.supervisor.gracefulTimeoutMs + unreadyMs + KILL_MARGIN_MS)
     rec.killTimer.unref()
     const draining = [...this.workers.values()].filter((w) => w.state === 'draining').length
-    this.log.info({ worker: rec.pid, reason, draining }, 'worker draining')
+    this.log.info({ worker: rec.pid, reason, draining, unreadyMs }, 'worker draining')
   }
 
   private quickShutdown (signal: NodeJS.Signals): void {
@@ -349,6 +384,9 @@ export class Supervisor {
       case 'recycle':
         this.recycleRequested(rec, m.requests, m.limit)
         break
+      case 'metrics':
+        this.metrics?.answer(rec.pid, m.id, m.metrics)
+        return // an answer to a scrape changes nothing the loop decides
     }
     this.wake()
   }
@@ -373,6 +411,9 @@ export class Supervisor {
     if (queued !== -1) this.retireQueue.splice(queued, 1)
     const exit = { worker: rec.pid, code, signal, uptimeMs: Date.now() - rec.startedAt }
     this.wake()
+    this.metrics?.gone(rec.pid)
+    const restart = restartReason(rec, this.phase)
+    if (restart !== undefined) this.metrics?.workerExited(restart)
 
     if (this.phase === 'stopping' || this.phase === 'halted' || rec.state === 'draining') {
       this.log.info({ ...exit, reason: rec.drainReason, action: 'none' }, 'worker exited')
@@ -435,6 +476,20 @@ export class Supervisor {
     this.workerEnv[WORKER_ENV.sessionSecret] = randomBytes(32).toString('base64url')
     this.log.warn('SESSION_SECRET is not set: generated a random session secret shared by all workers until this primary exits; sessions will not survive a restart (set SESSION_SECRET; required when NODE_ENV=production)')
   }
+}
+
+/** Why a worker that exited gets replaced (metrics); undefined when it is not replaced (shutdown). */
+function restartReason (rec: WorkerRecord, phase: string): RestartReason | undefined {
+  if (phase === 'stopping' || phase === 'halted') return undefined
+  if (rec.state === 'draining') {
+    switch (rec.drainReason) {
+      case 'reload': return 'reload'
+      case 'recycle': return 'recycle'
+      case 'scale-down': return 'scale'
+      default: return undefined
+    }
+  }
+  return rec.timedOut === true ? 'timeout' : 'crash'
 }
 
 function describeExit (exit: Record<string, unknown>): string {

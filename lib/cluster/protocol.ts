@@ -8,6 +8,7 @@
  */
 import cluster from 'node:cluster'
 import type { Plan } from '../plan/types'
+import type { MetricsJSON } from '../ops/types'
 
 /** Env names set by the primary for its workers (resolve.ts never warns about these prefixes). */
 export const WORKER_ENV = {
@@ -27,8 +28,17 @@ export type WorkerMessage =
   | { prodserver: 1, type: 'boot-error', message: string, stack?: string }
   | { prodserver: 1, type: 'heartbeat', requests: number }
   | { prodserver: 1, type: 'recycle', requests: number, limit: number }
+  | { prodserver: 1, type: 'metrics', id: number, metrics: MetricsJSON }
 
-export type PrimaryMessage = { prodserver: 1, type: 'drain' }
+/**
+ * drain: `unreadyMs` = readiness fails this long before the drain (shutdown only, not rotations:
+ * while one worker is replaced the others keep the instance ready).
+ * metrics: one scrape of the metrics port (prom-client's own `prom-client:getMetricsReq` messages
+ * carry no `prodserver` tag, so an app using AggregatorRegistry itself is left alone).
+ */
+export type PrimaryMessage =
+  | { prodserver: 1, type: 'drain', unreadyMs?: number }
+  | { prodserver: 1, type: 'metrics', id: number }
 
 export function isProtocolMessage<M extends { type: string }> (m: unknown): m is M {
   return typeof m === 'object' && m !== null && (m as Record<string, unknown>)[TAG] === 1 &&

@@ -7,6 +7,7 @@ import { startServer } from '../server/index'
 import { loadApp } from './app-module'
 import type { AppSource, ServeHandle } from './handle'
 import type { LauncherLog } from './log'
+import { startMetricsServer, type MetricsEndpoint } from '../ops/metrics-server'
 
 /**
  * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used (the first fs/dns/crypto/zlib
@@ -24,13 +25,25 @@ export async function runSingle (plan: Plan, source: AppSource, log: LauncherLog
   const server = await startServer(plan, {
     app: loaded.plugin,
     appOptions: source.appOptions,
-    fastifyOptions: { ...loaded.fastifyOptions, ...source.fastify }
+    fastifyOptions: { ...loaded.fastifyOptions, ...source.fastify },
+    log
   })
+  let metrics: MetricsEndpoint | undefined
+  const collect = server.collectMetrics
+  if (plan.ops.metricsPort !== undefined && collect !== undefined) {
+    try {
+      metrics = await startMetricsServer(plan.ops.metricsHost, plan.ops.metricsPort, async () => [await collect()], log)
+    } catch (err) {
+      await server.drain(0)
+      throw err
+    }
+  }
   log.info({ addresses: server.addresses, threads: process.env.UV_THREADPOOL_SIZE }, 'listening')
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
-    stopping ??= server.drain(plan.supervisor.gracefulTimeoutMs)
+    // Metrics stay scrapable during the drain.
+    stopping ??= server.drain(plan.supervisor.gracefulTimeoutMs, plan.ops.drainDelayMs).finally(() => metrics?.close())
     return stopping
   }
   const onSignal = (signal: NodeJS.Signals): void => {

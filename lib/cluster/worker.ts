@@ -16,6 +16,7 @@ import { startServer, type RunningServer } from '../server/index'
 import { loadApp, firstLine } from './app-module'
 import type { AppSource, ServeHandle } from './handle'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, type PrimaryMessage, type WorkerMessage } from './protocol'
+import { launcherLog } from './log'
 
 type Body<M> = M extends unknown ? Omit<M, 'prodserver'> : never
 
@@ -33,15 +34,25 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
 
   let server: RunningServer | undefined
   let exiting = false
+  let unreadyMs = 0
   const drainAndExit = (): Promise<void> => {
     if (exiting) return Promise.resolve()
     exiting = true
     // Not listening yet: nothing to drain.
     if (server === undefined) process.exit(0)
-    return server.drain(plan.supervisor.gracefulTimeoutMs).then(() => process.exit(0), () => process.exit(1))
+    return server.drain(plan.supervisor.gracefulTimeoutMs, unreadyMs).then(() => process.exit(0), () => process.exit(1))
   }
   process.on('message', (m: unknown) => {
-    if (isProtocolMessage<PrimaryMessage>(m) && m.type === 'drain') void drainAndExit()
+    if (!isProtocolMessage<PrimaryMessage>(m)) return
+    if (m.type === 'drain') {
+      unreadyMs = m.unreadyMs ?? 0
+      void drainAndExit()
+    } else if (m.type === 'metrics') {
+      const collect = server?.collectMetrics
+      const id = m.id
+      // Still booting: an empty answer, so the scrape does not wait for this worker.
+      void (collect === undefined ? Promise.resolve([]) : collect()).catch(() => []).then((metrics) => send({ type: 'metrics', id, metrics }))
+    }
   })
 
   startHeartbeat(plan, () => server)
@@ -51,7 +62,8 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
     server = await startServer(plan, {
       app: loaded.plugin,
       appOptions: source.appOptions,
-      fastifyOptions: { ...loaded.fastifyOptions, ...source.fastify }
+      fastifyOptions: { ...loaded.fastifyOptions, ...source.fastify },
+      log: launcherLog('worker')
     })
   } catch (err) {
     await send({ type: 'boot-error', message: firstLine(err), stack: err instanceof Error ? err.stack : undefined })

@@ -120,6 +120,15 @@ export const KNOBS = [
     max: 65535, help: 'Listen backlog (capped by net.core.somaxconn).'
   },
 
+  {
+    name: 'metrics-port', kind: 'integer', group: 'listen', env: ['PRODSERVER_METRICS_PORT'], min: 1, max: 65535, defaultText: 'off',
+    help: 'Serve Prometheus metrics (GET /metrics), aggregated over all workers, on this separate port (by the primary in cluster mode).'
+  },
+  {
+    name: 'metrics-host', kind: 'string', group: 'listen', env: ['PRODSERVER_METRICS_HOST'], default: '127.0.0.1',
+    help: 'Interface of the metrics port; loopback by default so metrics are not public.'
+  },
+
   // ── server tuning (per process) ──────────────────────────────────────────────────────────────
   {
     name: 'channel-timeout', kind: 'duration', group: 'server',
@@ -185,6 +194,20 @@ export const KNOBS = [
     help: 'Largest request head accepted; larger gets 431.'
   },
 
+  {
+    name: 'health-path', kind: 'string', group: 'server', env: ['PRODSERVER_HEALTH_PATH'], defaultText: 'off',
+    help: 'Liveness path (e.g. /healthz): 200 while the event loop runs; answered before the app, never logged or counted.'
+  },
+  {
+    name: 'ready-path', kind: 'string', group: 'server', env: ['PRODSERVER_READY_PATH'], defaultText: 'off',
+    help: 'Readiness path (e.g. /readyz): 200 when not draining and the session store check passes, else 503 {ready:false,reason}.'
+  },
+  {
+    name: 'drain-delay', kind: 'duration', group: 'server', env: ['PRODSERVER_DRAIN_DELAY'], bareUnit: 's', min: 0,
+    defaultText: '5 s with ready-path, else 0',
+    help: 'On shutdown, readiness answers 503 this long (still serving) before connections are drained, so a load balancer stops first.'
+  },
+
   // ── Waitress knobs with no meaning on Node ───────────────────────────────────────────────────
   {
     name: 'asyncore-use-poll', kind: 'boolean', group: 'not-applicable',
@@ -230,6 +253,32 @@ export const KNOBS = [
   {
     name: 'redis-url', kind: 'string', group: 'session', env: ['PRODSERVER_REDIS_URL', 'REDIS_URL'], secret: false,
     pluginOption: 'redisUrl', defaultText: '—', help: 'redis:// or rediss:// (TLS) URL of the session Redis.'
+  },
+  {
+    // Sentinel and Cluster: research §3.4 / pitfall 7. Credentials, db and TLS (rediss://) still come
+    // from REDIS_URL when it is set; its host:port is then not used.
+    name: 'redis-sentinels', kind: 'addresses', group: 'session', env: ['PRODSERVER_REDIS_SENTINELS', 'REDIS_SENTINELS'],
+    pluginOption: 'redisSentinels', defaultText: '—',
+    help: 'Sentinel host:port list (space or comma separated); the master is found by redis-sentinel-name. Exclusive with redis-cluster-nodes.'
+  },
+  {
+    name: 'redis-sentinel-name', kind: 'string', group: 'session', env: ['PRODSERVER_REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_NAME'],
+    default: 'mymaster', pluginOption: 'redisSentinelName', help: 'Name of the master group the sentinels monitor.'
+  },
+  {
+    name: 'redis-sentinel-password', kind: 'string', group: 'session',
+    env: ['PRODSERVER_REDIS_SENTINEL_PASSWORD', 'REDIS_SENTINEL_PASSWORD'], secret: true,
+    pluginOption: 'redisSentinelPassword', defaultText: '—', help: 'Password of the sentinels themselves (requirepass on the sentinels).'
+  },
+  {
+    name: 'redis-cluster-nodes', kind: 'addresses', group: 'session', env: ['PRODSERVER_REDIS_CLUSTER_NODES', 'REDIS_CLUSTER_NODES'],
+    pluginOption: 'redisClusterNodes', defaultText: '—',
+    help: 'Redis Cluster startup nodes, host:port list; the other nodes are discovered. Exclusive with redis-sentinels.'
+  },
+  {
+    name: 'redis-ca-file', kind: 'string', group: 'session', env: ['PRODSERVER_REDIS_CA_FILE', 'REDIS_CA_FILE'],
+    pluginOption: 'redisCaFile', defaultText: 'system CAs',
+    help: 'PEM file of the CA(s) that signed the Redis server certificate (rediss://); read once at boot.'
   },
   {
     name: 'session-redis-timeout', kind: 'duration', group: 'session',

@@ -8,7 +8,7 @@ import { resolveKnobs, isResolved, type ResolvedKnobs } from '../config/resolve'
 import { knobByName, knobsInGroup, type KnobOptions } from '../config/knobs'
 import { formatKnobValue, KnobError } from '../config/values'
 import { selectStore } from '../sessions/select'
-import type { ListenPlan, Plan, Resources, ServerPlan, SessionPlan } from './types'
+import type { ListenPlan, OpsPlan, Plan, Resources, ServerPlan, SessionPlan } from './types'
 import { readResources } from '../system/resources'
 import { decideWorkers, MAX_THREADS, type WorkerDecision } from './workers'
 import { decideHeap } from './heap'
@@ -67,6 +67,7 @@ export function planServer (knobs: PlanOptions | ResolvedKnobs = {}, resources?:
   const listen = planListen(r)
   const sessions = planSessions(r, decision.workers)
   sources.sessions = sessions.reason
+  const ops = planOps(r, sources)
 
   const notApplicable: Record<string, string> = {}
   for (const knob of knobsInGroup('not-applicable')) {
@@ -89,6 +90,7 @@ export function planServer (knobs: PlanOptions | ResolvedKnobs = {}, resources?:
       maxRequestsJitter: v['max-requests-jitter']
     },
     sessions,
+    ops,
     sources,
     notApplicable,
     warnings
@@ -161,6 +163,34 @@ function planServerOptions (r: ResolvedKnobs, sources: Record<string, string>, w
   }
 }
 
+/** Without a readiness path nobody can see a drain coming, so waiting before it would only slow shutdowns. */
+const DRAIN_DELAY_WITH_READY_PATH_MS = 5000
+
+function planOps (r: ResolvedKnobs, sources: Record<string, string>): OpsPlan {
+  const v = r.values
+  for (const name of ['health-path', 'ready-path'] as const) {
+    const path = v[name]
+    if (path !== undefined && !/^\/[^\s?#]*$/.test(path)) {
+      throw new KnobError(`${name}=${JSON.stringify(path)} (${sources[name]}) is not a URL path; accepted: a path starting with / and without spaces, ? or #, e.g. /healthz`)
+    }
+  }
+  if (v['health-path'] !== undefined && v['health-path'] === v['ready-path']) {
+    throw new KnobError(`health-path and ready-path are both ${v['health-path']}; accepted: two different paths (liveness and readiness answer differently)`)
+  }
+  let drainDelayMs = v['drain-delay']
+  if (drainDelayMs === undefined) {
+    drainDelayMs = v['ready-path'] !== undefined ? DRAIN_DELAY_WITH_READY_PATH_MS : 0
+    sources['drain-delay'] = v['ready-path'] !== undefined ? 'default (ready-path is set)' : 'default (no ready-path)'
+  }
+  return {
+    healthPath: v['health-path'],
+    readyPath: v['ready-path'],
+    drainDelayMs,
+    metricsPort: v['metrics-port'],
+    metricsHost: v['metrics-host']
+  }
+}
+
 function planListen (r: ResolvedKnobs): ListenPlan {
   const v = r.values
   if (v['unix-socket'] !== undefined) return { kind: 'unix', path: v['unix-socket'], perms: v['unix-socket-perms'], backlog: v.backlog }
@@ -175,6 +205,11 @@ function planSessions (r: ResolvedKnobs, workers: number): SessionPlan {
     storeSource: r.sources['session-store'],
     nodeEnv: r.context?.nodeEnv,
     redisUrl: v['redis-url'],
+    redisSentinels: v['redis-sentinels'],
+    redisSentinelName: v['redis-sentinel-name'],
+    redisClusterNodes: v['redis-cluster-nodes'],
+    redisCaFile: v['redis-ca-file'],
+    sources: r.sources,
     workerCount: workers,
     dir: v['session-dir']
   })

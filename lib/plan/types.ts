@@ -50,6 +50,19 @@ export interface SupervisorPlan {
   maxRequestsJitter: number
 }
 
+/** Health, readiness and metrics (all off unless their knob is set). */
+export interface OpsPlan {
+  /** Liveness path, answered before the app. */
+  healthPath?: string
+  /** Readiness path: 503 while draining or when the session store check fails. */
+  readyPath?: string
+  /** On shutdown, readiness fails this long before connections are drained. */
+  drainDelayMs: number
+  /** Prometheus port (served by the primary in cluster mode, by the process itself in single mode). */
+  metricsPort?: number
+  metricsHost: string
+}
+
 export interface SessionPlan {
   /** What SESSION_STORE asks for. */
   requested: 'auto' | 'redis' | 'file' | 'memory'
@@ -73,6 +86,7 @@ export interface Plan {
   listen: ListenPlan
   supervisor: SupervisorPlan
   sessions: SessionPlan
+  ops: OpsPlan
   /** knob name (or derived value) → where it came from: flag, env name, option, default, formula, detected. */
   sources: Record<string, string>
   /** Waitress knobs that were set but mean nothing on Node. */

@@ -13,11 +13,14 @@ import { ConnectionGate, type GateLog } from './connection-gate'
 import { IdleSweeper, stampAdmitted } from './idle-sweeper'
 import { compileTrust, fastifyTrustProxy, isTrustedSocket, markTrust, stripProxyHeaders } from './proxy-headers'
 import { ServerStartError } from './errors'
+import type { ProbeResponder } from '../ops/health'
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 
 export interface ServerState {
   draining: boolean
+  /** Readiness fails: set at the start of a drain, before drain-delay. */
+  unready: boolean
   requests: number
 }
 
@@ -39,14 +42,14 @@ interface SocketInternals {
   _writableState?: { highWaterMark: number }
 }
 
-export function tunedHttpServer (plan: ServerPlan, userHttp: http.ServerOptions | undefined, log: GateLog): TunedHttp {
+export function tunedHttpServer (plan: ServerPlan, userHttp: http.ServerOptions | undefined, log: GateLog, probes?: ProbeResponder): TunedHttp {
   if (plan.headersTimeoutMs > plan.requestTimeoutMs) {
     // node:http's constructor throws ERR_OUT_OF_RANGE for this (pitfall 5); say it in our words.
     throw new ServerStartError(`headers-timeout (${plan.headersTimeoutMs}ms) must not exceed request-timeout (${plan.requestTimeoutMs}ms)`)
   }
   const trust = compileTrust(plan.trustedProxy)
   const trustAll = plan.trustedProxy?.includes('*') === true
-  const state: ServerState = { draining: false, requests: 0 }
+  const state: ServerState = { draining: false, unready: false, requests: 0 }
   let server: http.Server | undefined
   let gate: ConnectionGate | undefined
   let sweeper: IdleSweeper | undefined
@@ -68,7 +71,7 @@ export function tunedHttpServer (plan: ServerPlan, userHttp: http.ServerOptions 
     // (Node ≥ 20.1). send-bytes: see buildSocketPreparation.
     if (plan.recvBytes !== undefined) options.highWaterMark = plan.recvBytes
 
-    const listener = buildRequestListener(handler, state, plan.ident, trustAll ? 'none' : trust === undefined ? 'all' : 'untrusted')
+    const listener = buildRequestListener(handler, state, plan.ident, trustAll ? 'none' : trust === undefined ? 'all' : 'untrusted', probes)
     const s = http.createServer(options, listener)
     // Post-response idle time = keep-alive timeout; advertised as `Keep-Alive: timeout=N`.
     s.keepAliveTimeout = plan.keepAliveTimeoutMs
@@ -130,15 +133,17 @@ function buildSocketPreparation (plan: ServerPlan, trust: ReturnType<typeof comp
 /** When the socket's latest request arrived (performance.now()); drain() uses it to tell busy clients from idle ones. */
 export const kLastRequestAt = Symbol('prodserver.lastRequestAt')
 
-function buildRequestListener (handler: Handler, state: ServerState, ident: string | undefined, strip: 'none' | 'all' | 'untrusted'): Handler {
+function buildRequestListener (handler: Handler, state: ServerState, ident: string | undefined, strip: 'none' | 'all' | 'untrusted', probes: ProbeResponder | undefined): Handler {
   const stripAll = strip === 'all'
   const stripUntrusted = strip === 'untrusted'
   return function prodserverRequest (req, res) {
-    state.requests++
     ;(req.socket as unknown as Record<symbol, number>)[kLastRequestAt] = performance.now()
     // During a drain every response closes its connection (supervisor reloads lose no request).
     if (state.draining) res.setHeader('connection', 'close')
     if (ident !== undefined) res.setHeader('server', ident)
+    // Health/readiness probes: answered here, not counted (max-requests), never seen by the app.
+    if (probes !== undefined && probes(req, res)) return
+    state.requests++
     if (stripAll || (stripUntrusted && !isTrustedSocket(req.socket))) stripProxyHeaders(req.headers)
     handler(req, res)
   }

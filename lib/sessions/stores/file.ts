@@ -86,8 +86,13 @@ export class FileSessionStore implements SessionRecordStore {
       // renames a new version over the name meanwhile.
       const fh = await fsp.open(p.record, 'r')
       try {
-        mtimeMs = (await fh.stat()).mtimeMs
-        bytes = await fh.readFile()
+        const st = await fh.stat()
+        mtimeMs = st.mtimeMs
+        // Read exactly st.size bytes: fh.readFile() would fstat the same handle again (one more
+        // thread-pool round trip per request). A shorter read (truncated file) fails decodeRecord.
+        bytes = Buffer.allocUnsafe(st.size)
+        const { bytesRead } = st.size > 0 ? await fh.read(bytes, 0, st.size, 0) : { bytesRead: 0 }
+        bytes = bytes.subarray(0, bytesRead)
       } finally {
         await fh.close()
       }
@@ -113,7 +118,9 @@ export class FileSessionStore implements SessionRecordStore {
       await this.unlink(p.record)
       return
     }
-    if (await this.isTombstoned(p.tombstone)) return
+    // The tombstone is checked after the write, not before: a check before could not stop a
+    // destroy that lands right after it anyway, so the check after (removing our own write) is
+    // the guard, and the common case (no logout) costs one stat instead of two.
     await writeAtomic(p.record, encodeRecord(json), { mtimeMs: Date.now() + ttlMs, fsync: this.fsync })
     if (await this.isTombstoned(p.tombstone)) await this.unlink(p.record)
   }

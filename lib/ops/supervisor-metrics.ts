@@ -1,0 +1,100 @@
+/**
+ * The primary's part of the metrics: worker restarts by reason and workers by state, plus the
+ * collection of every worker's metrics over the cluster IPC channel for one scrape.
+ *
+ * Why not AggregatorRegistry.clusterMetrics(): it asks every worker in cluster.workers and fails
+ * the whole scrape after 5 s when one of them does not answer — a worker still booting (it has not
+ * loaded prom-client yet), one that is blocked (the very moment metrics matter) or one that died
+ * between the ask and the answer. Here only our own workers are asked, with our tagged messages
+ * (so the app's own prom-client IPC traffic is left alone), a worker that exits stops being waited
+ * for, and a scrape answers within SCRAPE_TIMEOUT_MS with what arrived, counting the rest.
+ */
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { MetricsJSON } from './types'
+
+export type RestartReason = 'crash' | 'timeout' | 'recycle' | 'reload' | 'scale'
+const REASONS: RestartReason[] = ['crash', 'timeout', 'recycle', 'reload', 'scale']
+
+/** Below Prometheus's default scrape timeout (10 s). */
+const SCRAPE_TIMEOUT_MS = 3000
+
+export interface AskableWorker {
+  pid: number
+  /** Sends the metrics request; false when the IPC channel is gone. */
+  ask (id: number): boolean
+}
+
+interface Pending {
+  waiting: Set<number>
+  answers: MetricsJSON[]
+  done: () => void
+}
+
+export class SupervisorMetrics {
+  private readonly registry = new Registry()
+  private readonly restarts: Counter
+  private readonly missing: Gauge
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+
+  constructor (workerStates: () => Record<string, number>) {
+    const registers = [this.registry]
+    this.restarts = new Counter({
+      name: 'prodserver_worker_restarts_total',
+      help: 'Workers replaced by the primary, by reason: crash, timeout (worker-timeout), recycle (max-requests), reload (SIGHUP), scale (SIGTTOU).',
+      labelNames: ['reason'],
+      registers
+    })
+    for (const reason of REASONS) this.restarts.inc({ reason }, 0)
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'prodserver_workers',
+      help: 'Worker processes by state (booting, ready, draining).',
+      labelNames: ['state'],
+      registers,
+      collect () {
+        for (const [state, n] of Object.entries(workerStates())) this.set({ state }, n)
+      }
+    })
+    this.missing = new Gauge({
+      name: 'prodserver_metrics_workers_missing',
+      help: 'Workers that did not send their metrics in time for this scrape (their samples are absent from the sums).',
+      registers
+    })
+  }
+
+  workerExited (reason: RestartReason): void {
+    this.restarts.inc({ reason })
+  }
+
+  /** One scrape: the primary's metrics, then every worker's that answered in time. */
+  async gather (workers: AskableWorker[]): Promise<MetricsJSON[]> {
+    const id = this.nextId++
+    const answers: MetricsJSON[] = []
+    const waiting = new Set<number>()
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, SCRAPE_TIMEOUT_MS)
+      const done = (): void => { clearTimeout(timer); resolve() }
+      this.pending.set(id, { waiting, answers, done })
+      for (const w of workers) if (w.ask(id)) waiting.add(w.pid)
+      if (waiting.size === 0) done()
+    })
+    this.pending.delete(id)
+    this.missing.set(waiting.size)
+    return [await this.registry.getMetricsAsJSON() as unknown as MetricsJSON, ...answers]
+  }
+
+  answer (pid: number, id: number, metrics: MetricsJSON): void {
+    const p = this.pending.get(id)
+    if (p === undefined || !p.waiting.delete(pid)) return
+    p.answers.push(metrics)
+    if (p.waiting.size === 0) p.done()
+  }
+
+  /** A worker exited: no scrape waits for it any more. */
+  gone (pid: number): void {
+    for (const p of this.pending.values()) {
+      if (p.waiting.delete(pid) && p.waiting.size === 0) p.done()
+    }
+  }
+}
