@@ -24,7 +24,7 @@ const cell = (text) => String(text).replace(/\|/g, '\\|')
 const out = []
 const groups = [...new Set(knobs.KNOBS.map((k) => k.group))]
 for (const group of groups) {
-  out.push(`### ${help.GROUP_TITLES[group]}`, '')
+  out.push(`#### ${help.GROUP_TITLES[group]}`, '')
   out.push('| knob | env (first is preferred) | default | meaning |', '|---|---|---|---|')
   for (const knob of knobs.KNOBS.filter((k) => k.group === group)) {
     const env = knob.env.map((e) => `\`${e}\``).join(', ')
