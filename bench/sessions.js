@@ -253,21 +253,10 @@ function render (results) {
   ].join('\n')
 }
 
-// BENCH_ONLY=ours-memory,fastify-memory runs a subset (while iterating; the full run is the default).
 function selected () {
-  const only = (process.env.BENCH_ONLY || '').split(',').map((s) => s.trim()).filter(Boolean)
-  return only.length ? CONTENDERS.filter((c) => only.includes(c.name)) : CONTENDERS
+  return u.selectContenders(CONTENDERS)
 }
 
 module.exports = { run }
 
-if (require.main === module) {
-  run().then((out) => {
-    console.log(out.markdown)
-    if (out.notRun.length) console.log('\nCould not run yet:\n' + out.notRun.map((s) => `- ${s}`).join('\n'))
-    if (out.problems.length) { console.error('\nHarness errors:\n' + out.problems.join('\n')); process.exitCode = 1 }
-  }, (err) => {
-    console.error(err && err.stack)
-    process.exitCode = 1
-  }).finally(() => u.cleanupAll())
-}
+if (require.main === module) u.runStandalone(run)

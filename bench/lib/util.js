@@ -270,7 +270,29 @@ function machineLine () {
 const T0 = Date.now()
 function log (msg) { process.stderr.write(`[bench +${((Date.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`) }
 
+// BENCH_ONLY=ours-memory,fastify-memory runs a subset (while iterating); otherwise every contender
+// not marked `extra` (BENCH_EXTRA=1 adds those).
+function selectContenders (contenders) {
+  const only = (process.env.BENCH_ONLY || '').split(',').map((s) => s.trim()).filter(Boolean)
+  if (only.length) return contenders.filter((c) => only.includes(c.name))
+  return contenders.filter((c) => !c.extra || process.env.BENCH_EXTRA === '1')
+}
+
+// `node bench/<half>.js` on its own: run, print the Markdown, report what could not run.
+function runStandalone (run) {
+  run().then((out) => {
+    console.log(out.markdown)
+    if (out.notRun.length) console.log('\nCould not run yet:\n' + out.notRun.map((s) => `- ${s}`).join('\n'))
+    if (out.problems.length) { console.error('\nHarness errors:\n' + out.problems.join('\n')); process.exitCode = 1 }
+  }, (err) => {
+    console.error(err && err.stack)
+    process.exitCode = 1
+  }).finally(() => cleanupAll())
+}
+
 module.exports = {
+  selectContenders,
+  runStandalone,
   HOST,
   ROOT,
   DURATION,
