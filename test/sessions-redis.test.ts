@@ -5,7 +5,7 @@
  */
 import t, { type Test } from 'tap'
 import { startRedis, type PrivateRedis } from './helpers/redis-server'
-import { CLEAN_ENV, Client, SECRET_A, sleep, startApp, withEnv, type Response } from './fixtures/sessions-helpers'
+import { CLEAN_ENV, Client, SECRET_A, findSetCookie, sleep, startApp, withEnv, type Response } from './fixtures/sessions-helpers'
 
 const TIMEOUT_MS = 500
 const SLACK_MS = 1500 // 2 shared cores: generous, yet far from ioredis's 7–160 s / endless hangs
@@ -64,6 +64,10 @@ t.test('Redis killed: 503 + Retry-After quickly, anonymous pages stay up, recove
   await redis.kill()
   for (let i = 1; i <= 3; i++) assertUnavailable(t, await c.get('/whoami'), redis, `cookie-bearing request ${i}`)
   assertUnavailable(t, await c.post('/visit'), redis, 'a write')
+  // The browser sends its cookie everywhere: routes that never use the session must not fail.
+  const cookieOnPublic = await c.get('/public')
+  t.equal(cookieOnPublic.status, 200, 'a cookie-bearing request to a route that does not use the session answers 200')
+  t.equal(findSetCookie(cookieOnPublic), undefined, 'and the session cookie is left alone (no clearing, no new session)')
   const anon = new Client(url)
   const pub = await anon.get('/public')
   t.equal(pub.status, 200, 'a request without a session cookie still answers 200')
@@ -93,6 +97,10 @@ t.test('Redis frozen (SIGSTOP): 503 within the timeout, never a hang; back after
   results.forEach((r, i) => assertUnavailable(t, r, redis, `concurrent request ${i + 1}`))
   assertUnavailable(t, await c.get('/whoami'), redis, 'a later request')
   t.equal((await new Client(url).get('/public')).status, 200, 'anonymous pages stay up')
+  const cookieOnPublic = await c.get('/public')
+  t.equal(cookieOnPublic.status, 200, 'a cookie-bearing request to a route that does not use the session answers 200')
+  t.ok(cookieOnPublic.ms < TIMEOUT_MS + SLACK_MS, `within the timeout (${cookieOnPublic.ms.toFixed(0)} ms)`)
+  t.equal(findSetCookie(cookieOnPublic), undefined, 'and the cookie is left alone, so the login survives the outage')
 
   redis.thaw()
   await until(async () => (await c.get('/whoami')).status === 200, 10_000)

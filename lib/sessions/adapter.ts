@@ -38,6 +38,12 @@ export interface AdapterOptions {
   /** Bound on one operation. */
   timeoutMs: number
   log: FastifyBaseLogger
+  /**
+   * Called when a load fails; the request then continues without a session (get answers "none")
+   * and the caller decides what the request sees (the plugin: a session that throws the 503 when
+   * used). Without it, a failed load fails the request.
+   */
+  onLoadFailure?: (id: string, error: StoreUnavailableError) => void
 }
 
 /** Slack added to our outer bound so a store's own (better-classified) timeout fires first. */
@@ -111,7 +117,12 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
         if (typeof data !== 'object' || data === null || Array.isArray(data)) { cb(null, null); return }
         data.cookie = restoredCookie(data.cookie, record.expiresAt, opts.ttlMs)
         cb(null, data)
-      }, (err) => cb(fail('get', err)))
+      }, (err) => {
+        const error = fail('get', err)
+        if (opts.onLoadFailure === undefined) { cb(error); return }
+        opts.onLoadFailure(id, error)
+        cb(null, null)
+      })
     },
 
     set (id, session, cb) {

@@ -21,6 +21,7 @@ import { openStore } from './open-store'
 import { toCallbackStore, touchBounded, type AdapterOptions } from './adapter'
 import { sessionCookieOptions, clearingCookieOptions } from './cookie'
 import { touchDue } from './touch'
+import { FailedLoads, unavailableSession } from './unavailable'
 import type { StoreCheck } from './stores/types'
 
 export type { SessionsOptions } from './config'
@@ -65,7 +66,15 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   const cookieName = config.cookieName
   const cookie = sessionCookieOptions(config.cookieSecure, config.ttlMs)
   const clearing = clearingCookieOptions(cookie)
-  const adapterOptions: AdapterOptions = { ttlMs: config.ttlMs, timeoutMs: config.timeoutMs, log: fastify.log }
+  // A session that cannot be loaded (store down) does not fail the request: routes that never use
+  // the session keep working; the first use of request.session answers 503 (unavailable.ts).
+  const failedLoads = new FailedLoads()
+  const adapterOptions: AdapterOptions = {
+    ttlMs: config.ttlMs,
+    timeoutMs: config.timeoutMs,
+    log: fastify.log,
+    onLoadFailure: (id, error) => failedLoads.record(id, error)
+  }
 
   await fastify.register(fastifySession, {
     secret: signer,
@@ -82,8 +91,19 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   // Requests whose session was set up by @fastify/session (an earlier hook may have answered first,
   // leaving request.session at its decorator default null, which must not read as a logout).
   const prepared = new WeakSet<FastifyRequest>()
+  // Requests whose session could not be loaded: request.session throws the 503 when used.
+  const unavailable = new WeakSet<FastifyRequest>()
   fastify.addHook('onRequest', (request, _reply, done) => {
     prepared.add(request)
+    if (failedLoads.size > 0) {
+      const sent = request.cookies[cookieName]
+      const unsigned = sent === undefined ? undefined : signer.unsign(sent)
+      const error = unsigned?.valid === true && unsigned.value !== null ? failedLoads.take(unsigned.value) : undefined
+      if (error !== undefined) {
+        request.session = unavailableSession(error) as FastifySessionObject
+        unavailable.add(request)
+      }
+    }
     done()
   })
 
@@ -91,6 +111,7 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
 
   // Runs after @fastify/session's onSend (registered after it): it has saved what changed.
   fastify.addHook('onSend', (request, reply, payload, done) => {
+    if (unavailable.has(request)) { done(null, payload); return } // nothing was loaded: nothing to save or slide
     const session = request.session as LoadedSession | null
     const sent = request.cookies[cookieName]
 
