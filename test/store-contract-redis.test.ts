@@ -4,14 +4,11 @@
  * has `keyPrefix: 'app:'` (the usual @fastify/redis / shared-connection setup), where keys must land
  * as `app:sess:<id>` — prefixed once by ioredis, never twice by us.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { Redis } from 'ioredis'
 import { startRedis, type PrivateRedis } from './helpers/redis-server'
 import { RedisSessionStore } from '../lib/sessions/stores/redis'
-import type { SessionRecordStore } from '../lib/sessions/stores/types'
-
-type MakeStore = () => Promise<{ store: SessionRecordStore, cleanup: () => Promise<void> }>
-type StoreContract = (t: Test, makeStore: MakeStore) => Promise<void> | void
+import { storeContract } from './helpers/store-contract'
 
 let redis: PrivateRedis
 let raw: Redis
@@ -25,15 +22,7 @@ t.teardown(async () => {
   await redis?.stop()
 })
 
-/** Loaded lazily so a missing helper fails these subtests with a clear message, not the file. */
-async function loadContract (): Promise<StoreContract> {
-  const mod = await import('./helpers/store-contract') as { storeContract?: StoreContract }
-  if (typeof mod.storeContract !== 'function') throw new Error('test/helpers/store-contract.ts must export storeContract(t, makeStore)')
-  return mod.storeContract
-}
-
 t.test('contract: store with its own client (REDIS_URL)', async (t) => {
-  const storeContract = await loadContract()
   await storeContract(t, async () => {
     const store = new RedisSessionStore({ url: redis.url, prefix: `c${Math.random().toString(36).slice(2, 8)}:` })
     await store.connect(3000)
@@ -42,7 +31,6 @@ t.test('contract: store with its own client (REDIS_URL)', async (t) => {
 })
 
 t.test('contract: store on a user client with keyPrefix app:', async (t) => {
-  const storeContract = await loadContract()
   const clients: Redis[] = []
   t.teardown(() => { for (const c of clients) c.disconnect() })
   await storeContract(t, async () => {

@@ -22,10 +22,10 @@
  * warning per id (not one per request forever), never a throw (pitfall 11).
  *
  * destroy() vs a slower concurrent set() (DESIGN: "a destroyed session cannot be brought back"):
- * destroy writes the tombstone, THEN unlinks the record; set checks the tombstone, renames its
- * record into place, THEN checks the tombstone again and removes its own record if one appeared.
- * Whatever the interleaving, either set's rename precedes destroy's unlink, or set's second check
- * sees the tombstone.
+ * destroy (of a stored record; a never-saved id gets no tombstone) writes the tombstone, THEN
+ * unlinks the record; set renames its record into place, THEN checks for a tombstone and removes
+ * its own record if one appeared. Whatever the interleaving, either set's rename precedes
+ * destroy's unlink, or set's check sees the tombstone.
  */
 import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
@@ -36,6 +36,7 @@ import { prepareDirectory } from './file/dir'
 import { writeAtomic } from './file/atomic'
 import { RECORD_EXT, sessionPaths } from './file/paths'
 import { reapDirectory, startReaper, type Reaper, type ReapResult } from './reaper'
+import { statOrNull, unlinkIfPresent } from './file/missing-ok'
 
 export interface FileStoreLog { warn (msg: string): void }
 
@@ -115,14 +116,14 @@ export class FileSessionStore implements SessionRecordStore {
     if (typeof json !== 'string') throw new TypeError('FileSessionStore.set: json must be a string')
     // Same rule as the Redis store: a ttl <= 0 (or NaN) ends the session now.
     if (!(ttlMs > 0)) {
-      await this.unlink(p.record)
+      await unlinkIfPresent(p.record)
       return
     }
     // The tombstone is checked after the write, not before: a check before could not stop a
     // destroy that lands right after it anyway, so the check after (removing our own write) is
     // the guard, and the common case (no logout) costs one stat instead of two.
     await writeAtomic(p.record, encodeRecord(json), { mtimeMs: Date.now() + ttlMs, fsync: this.fsync })
-    if (await this.isTombstoned(p.tombstone)) await this.unlink(p.record)
+    if (await this.isTombstoned(p.tombstone)) await unlinkIfPresent(p.record)
   }
 
   async touch (id: string, ttlMs: number): Promise<void> {
@@ -143,9 +144,9 @@ export class FileSessionStore implements SessionRecordStore {
     const p = sessionPaths(this.dir, id)
     if (p === null) return
     // A never-saved id needs no tombstone: logout spam must not fill the directory with them.
-    if (!(await exists(p.record))) return
+    if ((await statOrNull(p.record)) === null) return
     await writeAtomic(p.tombstone, Buffer.alloc(0), { mtimeMs: Date.now() + this.tombstoneMs, fsync: this.fsync })
-    await this.unlink(p.record)
+    await unlinkIfPresent(p.record)
   }
 
   /** Write, read back and delete a probe file: proves the directory is usable, not just present. */
@@ -178,20 +179,8 @@ export class FileSessionStore implements SessionRecordStore {
   }
 
   private async isTombstoned (file: string): Promise<boolean> {
-    try {
-      return (await fsp.stat(file)).mtimeMs > Date.now()
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-      throw err
-    }
-  }
-
-  private async unlink (file: string): Promise<void> {
-    try {
-      await fsp.unlink(file)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    }
+    const st = await statOrNull(file)
+    return st !== null && st.mtimeMs > Date.now()
   }
 
   private warnCorrupt (id: string, file: string, size: number): void {
@@ -207,14 +196,4 @@ export class FileSessionStore implements SessionRecordStore {
 /** Same as `new FileSessionStore(opts)`, for symmetry with the other stores' factories. */
 export function createFileStore (opts: FileSessionStoreOptions): FileSessionStore {
   return new FileSessionStore(opts)
-}
-
-async function exists (file: string): Promise<boolean> {
-  try {
-    await fsp.stat(file)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw err
-  }
 }

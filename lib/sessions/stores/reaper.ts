@@ -16,6 +16,7 @@
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { OWNED_NAME, TEMP_NAME } from './file/paths'
+import { unlinkIfPresent } from './file/missing-ok'
 
 export interface ReapOptions {
   /** Temp files whose ctime is older than this are orphans (a crashed writer). Default 60 s. */
@@ -71,15 +72,6 @@ export async function reapDirectory (dir: string, opts: ReapOptions = {}): Promi
 }
 
 /** true when we removed it, false when someone else (another worker's reaper) was faster. */
-async function unlinkIfPresent (file: string): Promise<boolean> {
-  try {
-    await fsp.unlink(file)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    return false
-  }
-}
 
 async function forEachLimited<T> (items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0

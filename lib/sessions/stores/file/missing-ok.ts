@@ -1,0 +1,26 @@
+/**
+ * File operations for which "the file is not there" is an answer, not an error: sessions expire,
+ * get reaped and destroyed by other workers at any moment, so ENOENT is normal; anything else
+ * (EACCES, EIO…) still throws and becomes a 503.
+ */
+import { promises as fsp, type Stats } from 'node:fs'
+
+export async function statOrNull (file: string): Promise<Stats | null> {
+  try {
+    return await fsp.stat(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+}
+
+/** True when this call removed the file, false when it was already gone. */
+export async function unlinkIfPresent (file: string): Promise<boolean> {
+  try {
+    await fsp.unlink(file)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    return false
+  }
+}
