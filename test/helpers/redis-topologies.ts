@@ -13,11 +13,12 @@ import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import { answersPing, freePort, redisServerBinary, trackRedisProcess } from './redis-server'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface Address { host: string, port: number }
 
 
-export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+export { sleep }
 
 function requireBinary (bin: string, versionArgs: string[], hint: string): void {
   const r = spawnSync(bin, versionArgs, { encoding: 'utf8' })
