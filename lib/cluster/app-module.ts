@@ -8,8 +8,10 @@
  */
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import type { FastifyServerOptions } from 'fastify'
-import type { AppPlugin } from '../server/index'
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify'
+import { startServer, type AppPlugin, type RunningServer } from '../server/index'
+import type { Plan } from '../plan/types'
+import type { AppSource } from './handle'
 
 export class AppLoadError extends Error {
   readonly exitCode = 1
@@ -66,6 +68,21 @@ function pickPlugin (mod: unknown): AppPlugin | undefined {
   // A TS/ESM module compiled to CJS and then imported: { default: { default: fn } }.
   const dd = (d as { default?: unknown } | null | undefined)?.default
   return typeof dd === 'function' ? dd as AppPlugin : undefined
+}
+
+/**
+ * Load the app and serve it with the plan (single process and cluster worker alike). The module's
+ * own `options` export is the base; Fastify options given to serve() win over it; the tuned
+ * options of the plan win over both (startServer).
+ */
+export async function startAppServer (plan: Plan, source: AppSource, log: FastifyBaseLogger): Promise<RunningServer> {
+  const loaded = await loadApp(source.app)
+  return await startServer(plan, {
+    app: loaded.plugin,
+    appOptions: source.appOptions,
+    fastifyOptions: { ...loaded.fastifyOptions, ...source.fastify },
+    log
+  })
 }
 
 export function firstLine (err: unknown): string {

@@ -3,8 +3,7 @@
  * the event loop plus the libuv pool sized by the plan (`threads` → UV_THREADPOOL_SIZE).
  */
 import type { Plan } from '../plan/types'
-import { startServer } from '../server/index'
-import { loadApp } from './app-module'
+import { startAppServer } from './app-module'
 import type { AppSource, ServeHandle } from './handle'
 import type { LauncherLog } from './log'
 import { startMetricsServer, type MetricsEndpoint } from '../ops/metrics-server'
@@ -21,13 +20,7 @@ export function applyThreadpoolSize (plan: Plan, env: NodeJS.ProcessEnv = proces
 
 export async function runSingle (plan: Plan, source: AppSource, log: LauncherLog): Promise<ServeHandle> {
   applyThreadpoolSize(plan)
-  const loaded = await loadApp(source.app)
-  const server = await startServer(plan, {
-    app: loaded.plugin,
-    appOptions: source.appOptions,
-    fastifyOptions: { ...loaded.fastifyOptions, ...source.fastify },
-    log
-  })
+  const server = await startAppServer(plan, source, log)
   let metrics: MetricsEndpoint | undefined
   const collect = server.collectMetrics
   if (plan.ops.metricsPort !== undefined && collect !== undefined) {

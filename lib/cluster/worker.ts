@@ -12,8 +12,8 @@
  */
 import { randomInt } from 'node:crypto'
 import type { Plan } from '../plan/types'
-import { startServer, type RunningServer } from '../server/index'
-import { loadApp, firstLine } from './app-module'
+import type { RunningServer } from '../server/index'
+import { startAppServer, firstLine } from './app-module'
 import type { AppSource, ServeHandle } from './handle'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, type PrimaryMessage, type WorkerMessage } from './protocol'
 import { launcherLog } from './log'
@@ -58,13 +58,7 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
   startHeartbeat(plan, () => server)
 
   try {
-    const loaded = await loadApp(source.app)
-    server = await startServer(plan, {
-      app: loaded.plugin,
-      appOptions: source.appOptions,
-      fastifyOptions: { ...loaded.fastifyOptions, ...source.fastify },
-      log: launcherLog('worker')
-    })
+    server = await startAppServer(plan, source, launcherLog('worker'))
   } catch (err) {
     await send({ type: 'boot-error', message: firstLine(err), stack: err instanceof Error ? err.stack : undefined })
     process.exit(WORKER_BOOT_ERROR)
