@@ -56,9 +56,10 @@ t.test('explicit SESSION_STORE=file: two instances on one directory share sessio
 
 t.test('auto with NODE_ENV=test picks memory', async (t) => {
   withEnv(t, { NODE_ENV: 'test', REDIS_URL: 'redis://127.0.0.1:1' })
-  const { app, url } = await startApp(t)
+  const { app, url, logs } = await startApp(t)
   t.equal(app.sessionBackend.kind, 'memory')
   t.match(app.sessionBackend.reason, /auto: NODE_ENV=test/)
+  t.equal(logs.warnings().filter((m) => /production environment/.test(m)).length, 0, 'no production warning under test')
   await loginWorks(t, url)
 })
 

@@ -4,7 +4,7 @@
  * refuse/warn rule the sessions plugin applies. The shared contract is in store-contract-memory.test.ts.
  */
 import t from 'tap'
-import { MemorySessionStore, MEMORY_PRODUCTION_WARNING } from '../lib/sessions/stores/memory'
+import { MemorySessionStore } from '../lib/sessions/stores/memory'
 import { newSessionId } from './helpers/store-contract'
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
@@ -53,16 +53,6 @@ t.test('a tombstone lapses after tombstoneMs', async (t) => {
   await sleep(350)
   await store.set(id, '{"a":2}', 60_000)
   t.equal((await store.get(id))?.json, '{"a":2}', 'accepted after it lapsed')
-})
-
-t.test('assessUse: refused with several workers, warned in production, fine otherwise', async (t) => {
-  const many = MemorySessionStore.assessUse({ workers: 4, nodeEnv: 'development' })
-  t.equal(many.allowed, false, 'refused with 4 workers')
-  t.match(many.message, /4 workers.*file or redis/, 'says why and what to use instead')
-  const prod = MemorySessionStore.assessUse({ workers: 1, nodeEnv: 'production' })
-  t.equal(prod.allowed, true, 'allowed with one worker in production…')
-  t.equal(prod.message, MEMORY_PRODUCTION_WARNING, '…with the warning')
-  t.same(MemorySessionStore.assessUse({ workers: 1, nodeEnv: 'test' }), { allowed: true }, 'no message under test')
 })
 
 t.test('invalid max is a clear error', async (t) => {

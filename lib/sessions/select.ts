@@ -69,7 +69,7 @@ export function selectStore (input: SelectionInput): Selection {
       return { kind: 'redis', reason: `${setBy}=redis (${redisWhere})`, fallbackToFile: false }
     case 'memory':
       if (workers > 1) {
-        throw new KnobError(`${setBy}=memory is refused with ${workers} workers (PRODSERVER_WORKER_COUNT): memory sessions are not shared between processes; accepted: file or redis, or 1 worker`)
+        throw new KnobError(`${setBy}=memory is refused with ${workers} workers (--workers / PRODSERVER_WORKERS): memory sessions are not shared between processes; accepted: file or redis, or 1 worker`)
       }
       return { kind: 'memory', reason: `${setBy}=memory`, fallbackToFile: false }
     case 'file':

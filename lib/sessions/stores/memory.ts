@@ -7,8 +7,8 @@
  * production semantics; every record has a TTL, and at most `max` records are kept (least recently
  * used dropped first, with one warning the first time it happens).
  *
- * It is per process: never shared between cluster workers. `MemorySessionStore.assessUse()` tells
- * the sessions plugin whether to refuse it (more than one worker) or warn (NODE_ENV=production).
+ * It is per process: never shared between cluster workers. The sessions plugin refuses it with more
+ * than one worker (lib/sessions/select.ts) and warns under NODE_ENV=production (open-store.ts).
  */
 import { LRUCache } from 'lru-cache'
 import { DEFAULT_TOMBSTONE_MS, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
@@ -22,13 +22,6 @@ export interface MemorySessionStoreOptions {
   tombstoneMs?: number
   /** Receives the one "store full, dropping sessions" warning. */
   log?: MemoryStoreLog
-}
-
-export interface MemoryStoreUse {
-  /** false: do not use it (the sessions plugin refuses to start). */
-  allowed: boolean
-  /** Why it is refused, or a warning to log once when allowed. */
-  message?: string
 }
 
 interface Entry { json: string, expiresAt: number }
@@ -48,15 +41,6 @@ export class MemorySessionStore implements SessionRecordStore {
   private readonly records: LRUCache<string, Entry>
   private readonly tombstones: LRUCache<string, true>
   private warnedFull = false
-
-  /** Whether the memory store may serve this process layout (used by the sessions plugin). */
-  static assessUse (env: { workers: number, nodeEnv?: string }): MemoryStoreUse {
-    if (env.workers > 1) {
-      return { allowed: false, message: `the memory session store is refused with ${env.workers} workers: each worker would hold its own sessions; accepted: file or redis, or 1 worker` }
-    }
-    if (env.nodeEnv === 'production') return { allowed: true, message: MEMORY_PRODUCTION_WARNING }
-    return { allowed: true }
-  }
 
   constructor (opts: MemorySessionStoreOptions = {}) {
     this.max = opts.max ?? DEFAULT_MEMORY_MAX
