@@ -39,7 +39,7 @@ declare module 'fastify' {
   }
 }
 
-type LoadedSession = FastifySessionObject & { cookie: { originalMaxAge: number | null, originalExpires?: Date, secure?: unknown, toJSON (): Record<string, unknown> } }
+type LoadedSession = FastifySessionObject & { cookie: { originalMaxAge: number | null, secure?: unknown, toJSON (): Record<string, unknown> } }
 
 const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, options) => {
   const env = process.env
@@ -69,11 +69,16 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   // A session that cannot be loaded (store down) does not fail the request: routes that never use
   // the session keep working; the first use of request.session answers 503 (unavailable.ts).
   const failedLoads = new FailedLoads()
+  // The store's expiry of the session @fastify/session has just loaded: its onRequest hook builds
+  // the session in the store's callback and our onRequest hook runs next, synchronously, and picks
+  // it up (checked against the session id: anything else is ignored, it only costs a touch).
+  let lastLoaded: { id: string, expiresAt: number } | null = null
   const adapterOptions: AdapterOptions = {
     ttlMs: config.ttlMs,
     timeoutMs: config.timeoutMs,
     log: fastify.log,
-    onLoadFailure: (id, error) => failedLoads.record(id, error)
+    onLoadFailure: (id, error) => failedLoads.record(id, error),
+    onLoaded: (id, expiresAt) => { lastLoaded = { id, expiresAt } }
   }
 
   await fastify.register(fastifySession, {
@@ -89,12 +94,18 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   })
 
   // Requests whose session was set up by @fastify/session (an earlier hook may have answered first,
-  // leaving request.session at its decorator default null, which must not read as a logout).
-  const prepared = new WeakSet<FastifyRequest>()
+  // leaving request.session at its decorator default null, which must not read as a logout), with
+  // the store's expiry of the session loaded for them (NaN: none loaded).
+  const prepared = new WeakMap<FastifyRequest, number>()
   // Requests whose session could not be loaded: request.session throws the 503 when used.
   const unavailable = new WeakSet<FastifyRequest>()
   fastify.addHook('onRequest', (request, _reply, done) => {
-    prepared.add(request)
+    let expiresAt = Number.NaN
+    if (lastLoaded !== null) {
+      if ((request.session as LoadedSession | null)?.sessionId === lastLoaded.id) expiresAt = lastLoaded.expiresAt
+      lastLoaded = null
+    }
+    prepared.set(request, expiresAt)
     if (failedLoads.size > 0) {
       const sent = request.cookies[cookieName]
       const unsigned = sent === undefined ? undefined : signer.unsign(sent)
@@ -140,7 +151,7 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
 
     // The session came from the store with this request's cookie and was not written.
     const maxAgeMs = session.cookie.originalMaxAge ?? config.ttlMs
-    const expiresAtMs = session.cookie.originalExpires?.getTime() ?? Number.NaN
+    const expiresAtMs = prepared.get(request) ?? Number.NaN
     if (touchDue({ maxAgeMs, expiresAtMs, now: Date.now() })) {
       touchBounded(store, session.sessionId, maxAgeMs, adapterOptions).then((ok) => {
         // Touched: the browser's copy slides too. Not touched (logged): still re-sign if needed.

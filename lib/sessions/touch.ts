@@ -17,7 +17,7 @@ export function touchInterval (ttlMs: number): number {
 export interface TouchState {
   /** The session's lifetime (its cookie's originalMaxAge). */
   maxAgeMs: number
-  /** When the store says the session expires (restored as cookie.originalExpires by the adapter). */
+  /** When the store says the session expires (handed to the plugin by the adapter's onLoaded). */
   expiresAtMs: number
   now: number
 }

@@ -37,6 +37,7 @@ import { writeAtomic } from './file/atomic'
 import { RECORD_EXT, sessionPaths } from './file/paths'
 import { reapDirectory, startReaper, type Reaper, type ReapResult } from './reaper'
 import { statOrNull, unlinkIfPresent } from './file/missing-ok'
+import * as fdCalls from './file/fd-calls'
 
 export interface FileStoreLog { warn (msg: string): void }
 
@@ -83,19 +84,16 @@ export class FileSessionStore implements SessionRecordStore {
     let bytes: Buffer
     let mtimeMs: number
     try {
-      // One handle for both: the mtime and the bytes belong to the same file even if a writer
-      // renames a new version over the name meanwhile.
-      const fh = await fsp.open(p.record, 'r')
+      // One descriptor for both: the mtime and the bytes belong to the same file even if a
+      // writer renames a new version over the name meanwhile. A short read (truncated file)
+      // fails decodeRecord.
+      const fd = await fdCalls.open(p.record, 'r')
       try {
-        const st = await fh.stat()
+        const st = await fdCalls.fstat(fd)
         mtimeMs = st.mtimeMs
-        // Read exactly st.size bytes: fh.readFile() would fstat the same handle again (one more
-        // thread-pool round trip per request). A shorter read (truncated file) fails decodeRecord.
-        bytes = Buffer.allocUnsafe(st.size)
-        const { bytesRead } = st.size > 0 ? await fh.read(bytes, 0, st.size, 0) : { bytesRead: 0 }
-        bytes = bytes.subarray(0, bytesRead)
+        bytes = st.size > 0 ? await fdCalls.readHead(fd, st.size) : Buffer.alloc(0)
       } finally {
-        await fh.close()
+        await fdCalls.close(fd)
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
@@ -131,10 +129,10 @@ export class FileSessionStore implements SessionRecordStore {
     if (p === null || !(ttlMs > 0)) return
     try {
       // An expired record must stay expired: utimes would bring it back.
-      const st = await fsp.stat(p.record)
+      const st = await fdCalls.stat(p.record)
       if (st.mtimeMs <= Date.now()) return
       const t = (Date.now() + ttlMs) / 1000
-      await fsp.utimes(p.record, t, t)
+      await fdCalls.utimes(p.record, t, t)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }

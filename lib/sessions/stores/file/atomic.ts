@@ -17,7 +17,7 @@
  *   (valery-barysok/session-file-store#69); retried a few times there.
  */
 import { randomBytes } from 'node:crypto'
-import { promises as fsp } from 'node:fs'
+import * as fdCalls from './fd-calls'
 
 export interface AtomicWriteOptions {
   /** The final mtime (ms since epoch): the record's expiry / the tombstone's lapse time. */
@@ -33,19 +33,20 @@ export async function writeAtomic (target: string, data: Buffer, opts: AtomicWri
   const tmp = tempName(target)
   let renamed = false
   try {
-    const fh = await fsp.open(tmp, 'wx', 0o600)
+    const fd = await fdCalls.open(tmp, 'wx', 0o600)
     try {
-      if (data.length > 0) await fh.writeFile(data)
+      if (data.length > 0) await fdCalls.writeAll(fd, data)
+      // After the write: a write would set the mtime to now again.
       const t = opts.mtimeMs / 1000
-      await fh.utimes(t, t)
-      if (opts.fsync) await fh.sync()
+      await fdCalls.futimes(fd, t, t)
+      if (opts.fsync) await fdCalls.fsync(fd)
     } finally {
-      await fh.close()
+      await fdCalls.close(fd)
     }
     await renameWithRetry(tmp, target)
     renamed = true
   } finally {
-    if (!renamed) await fsp.unlink(tmp).catch(() => {})
+    if (!renamed) await fdCalls.unlink(tmp).catch(() => {})
   }
 }
 
@@ -54,7 +55,7 @@ const RETRYABLE_ON_WINDOWS = new Set(['EPERM', 'EACCES', 'EBUSY'])
 async function renameWithRetry (from: string, to: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await fsp.rename(from, to)
+      await fdCalls.rename(from, to)
       return
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? ''

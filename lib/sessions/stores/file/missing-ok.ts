@@ -3,11 +3,12 @@
  * get reaped and destroyed by other workers at any moment, so ENOENT is normal; anything else
  * (EACCES, EIO…) still throws and becomes a 503.
  */
-import { promises as fsp, type Stats } from 'node:fs'
+import type { Stats } from 'node:fs'
+import { stat, unlink } from './fd-calls'
 
 export async function statOrNull (file: string): Promise<Stats | null> {
   try {
-    return await fsp.stat(file)
+    return await stat(file)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
@@ -17,7 +18,7 @@ export async function statOrNull (file: string): Promise<Stats | null> {
 /** True when this call removed the file, false when it was already gone. */
 export async function unlinkIfPresent (file: string): Promise<boolean> {
   try {
-    await fsp.unlink(file)
+    await unlink(file)
     return true
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
