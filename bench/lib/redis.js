@@ -37,6 +37,7 @@ async function startRedis () {
   }
   return {
     port,
+    pid: rec.child.pid,
     url: `redis://${HOST}:${port}`,
     client,
     async commandStats () {

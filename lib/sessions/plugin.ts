@@ -12,11 +12,12 @@
  *   declare module 'fastify' { interface Session { user?: { id: string } } }
  */
 import fp from 'fastify-plugin'
-import fastifyCookie, { Signer } from '@fastify/cookie'
+import fastifyCookie from '@fastify/cookie'
 import fastifySession, { type FastifySessionObject } from '@fastify/session'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { readSessionConfig, type SessionsOptions } from './config'
 import { chooseSecrets } from './secrets'
+import { RememberingSigner } from './signer'
 import { openStore } from './open-store'
 import { toCallbackStore, touchBounded, type AdapterOptions } from './adapter'
 import { sessionCookieOptions, clearingCookieOptions } from './cookie'
@@ -62,7 +63,7 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
 
   // One signer shared with @fastify/session: the first secret signs, all verify. We need it to
   // recognise a cookie signed with an older secret (below).
-  const signer = new Signer(secrets, 'sha256')
+  const signer = new RememberingSigner(secrets)
   const cookieName = config.cookieName
   const cookie = sessionCookieOptions(config.cookieSecure, config.ttlMs)
   const clearing = clearingCookieOptions(cookie)
