@@ -218,25 +218,26 @@ export class RedisSessionStore implements SessionRecordStore {
   private async run<T> (what: string, op: () => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreUnavailableError(new Error('session store closed'))
     if (!this.breaker.admit()) throw new StoreUnavailableError(new CircuitOpenError())
+    const startedAt = this.breaker.time()
     let value: T
     try {
       // warmup() only matters for our own client before connect(); skip the extra promise otherwise.
       const pending = this.handle.needsWarmup() ? this.handle.warmup().then(op) : op()
       value = await withTimeout(pending, this.timeoutMs, what)
     } catch (err) {
-      throw this.failed(err)
+      throw this.failed(err, startedAt)
     }
     if (this.breaker.success()) this.logRecovered()
     return value
   }
 
-  private failed (err: unknown): StoreUnavailableError {
+  private failed (err: unknown, startedAt: number): StoreUnavailableError {
     if (isServerAnswer(err)) {
       // Redis answered (WRONGTYPE, OOM, NOPERM…): not an outage, so no fail-fast, but still a 503.
       if (this.breaker.success()) this.logRecovered()
       return err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err)
     }
-    if (this.breaker.failure()) {
+    if (this.breaker.failure(startedAt)) {
       this.log?.warn({ err: { message: this.describeError(err) } },
         `session store: Redis unavailable (${this.handle.describe}); failing fast until it answers again`)
     }
