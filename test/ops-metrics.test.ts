@@ -92,9 +92,27 @@ t.test('cluster of 2: one scrape sums every worker; restarts, connections, store
   await p.waitLine((l) => l.msg === 'worker exited' && l.action === 'respawn')
   const after = await eventually(async () => {
     const { samples } = parsePrometheus((await scrape(metricsPort)).text)
-    return total(samples, 'prodserver_worker_restarts_total', { reason: 'crash' }) === 1 ? samples : undefined
-  }, 15_000, 'restarts{reason="crash"} = 1')
+    const replaced = total(samples, 'prodserver_worker_restarts_total', { reason: 'crash' }) === 1 && total(samples, 'prodserver_workers', { state: 'ready' }) === 2
+    return replaced ? samples : undefined
+  }, 15_000, 'restarts{reason="crash"} = 1 and its replacement ready')
   t.equal(total(after, 'prodserver_worker_restarts_total', { reason: 'timeout' }), 0)
+  t.equal(total(after, 'prodserver_http_requests_total'), 18,
+    "the dead worker's requests (as of the last scrape) stay in the sum: no counter reset")
+  t.equal(total(after, 'prodserver_http_request_duration_seconds_count'), 18, 'and in the histogram')
+  t.same(histogramProblems(after, 'prodserver_http_request_duration_seconds'), [], 'which stays consistent')
+
+  // A reload replaces both workers after a graceful drain: each sends its final numbers, so even
+  // requests no scrape has seen yet are kept.
+  for (let i = 0; i < 6; i++) t.equal((await get(port, '/')).status, 200)
+  p.signal('SIGHUP')
+  await p.waitLine('reload done', 30_000)
+  const reloaded = await eventually(async () => {
+    const { samples } = parsePrometheus((await scrape(metricsPort)).text)
+    return total(samples, 'prodserver_worker_restarts_total', { reason: 'reload' }) === 2 ? samples : undefined
+  }, 15_000, 'restarts{reason="reload"} = 2')
+  t.equal(total(reloaded, 'prodserver_http_requests_total'), 24, 'after a reload of every worker: 18 + 6 requests, none lost')
+  t.equal(total(reloaded, 'prodserver_http_requests_total', { method: 'GET', status_class: '4xx' }), 4, 'by label, too')
+  t.same(histogramProblems(reloaded, 'prodserver_http_request_duration_seconds'), [], 'histogram consistent across retired and live workers')
   t.equal((await scrape(metricsPort, '/other')).status, 404, 'only /metrics is served on the metrics port')
 
   p.signal('SIGTERM')

@@ -17,6 +17,7 @@ import { startAppServer, firstLine } from './app-module'
 import type { AppSource, ServeHandle } from './handle'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, type PrimaryMessage, type WorkerMessage } from './protocol'
 import { launcherLog } from './log'
+import { FINAL_SNAPSHOT_ID } from '../ops/types'
 
 type Body<M> = M extends unknown ? Omit<M, 'prodserver'> : never
 
@@ -40,7 +41,9 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
     exiting = true
     // Not listening yet: nothing to drain.
     if (server === undefined) process.exit(0)
-    return server.drain(plan.supervisor.gracefulTimeoutMs, unreadyMs).then(() => process.exit(0), () => process.exit(1))
+    const running = server
+    return running.drain(plan.supervisor.gracefulTimeoutMs, unreadyMs)
+      .then(async () => { await sendFinalMetrics(running); process.exit(0) }, () => process.exit(1))
   }
   process.on('message', (m: unknown) => {
     if (!isProtocolMessage<PrimaryMessage>(m)) return
@@ -71,6 +74,16 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
     await send({ type: 'ready', addresses: server.addresses })
   }
   return { role: 'worker', addresses: server.addresses, close: drainAndExit }
+}
+
+/**
+ * After the drain, the worker's last numbers go to the primary, which keeps them in the metrics
+ * port's sums (ops/retired-counters.ts): a reload or a recycle must not look like a counter reset.
+ */
+async function sendFinalMetrics (server: RunningServer): Promise<void> {
+  if (server.collectMetrics === undefined) return
+  const metrics = await server.collectMetrics().catch(() => undefined)
+  if (metrics !== undefined) await send({ type: 'metrics', id: FINAL_SNAPSHOT_ID, metrics })
 }
 
 /**

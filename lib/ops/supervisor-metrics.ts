@@ -10,13 +10,16 @@
  * for, and a scrape answers within SCRAPE_TIMEOUT_MS with what arrived, counting the rest.
  */
 import { Counter, Gauge, Registry } from 'prom-client'
-import type { MetricsJSON } from './types'
+import { FINAL_SNAPSHOT_ID, type MetricsJSON } from './types'
+import { RetiredCounters, type Baseline } from './retired-counters'
 
 export type RestartReason = 'crash' | 'timeout' | 'recycle' | 'reload' | 'scale'
 const REASONS: RestartReason[] = ['crash', 'timeout', 'recycle', 'reload', 'scale']
 
 /** Below Prometheus's default scrape timeout (10 s). */
 const SCRAPE_TIMEOUT_MS = 3000
+/** Exited workers whose late final snapshot is still accepted (the oldest is forgotten first). */
+const DEPARTED_KEPT = 64
 
 export interface AskableWorker {
   pid: number
@@ -35,7 +38,12 @@ export class SupervisorMetrics {
   private readonly restarts: Counter
   private readonly missing: Gauge
   private readonly pending = new Map<number, Pending>()
-  private nextId = 1
+  private nextId = FINAL_SNAPSHOT_ID + 1
+  /** Each live worker's latest snapshot. */
+  private readonly lastSeen = new Map<number, MetricsJSON>()
+  private readonly retired = new RetiredCounters()
+  /** Exited workers: what of theirs is already in `retired` (a final snapshot may arrive after the exit). */
+  private readonly departed = new Map<number, Baseline>()
 
   constructor (workerStates: () => Record<string, number>) {
     const registers = [this.registry]
@@ -81,20 +89,32 @@ export class SupervisorMetrics {
     })
     this.pending.delete(id)
     this.missing.set(waiting.size)
-    return [await this.registry.getMetricsAsJSON() as unknown as MetricsJSON, ...answers]
+    return [await this.registry.getMetricsAsJSON() as unknown as MetricsJSON, this.retired.toJSON(), ...answers]
   }
 
+  /** A worker's snapshot: the answer to scrape `id`, or its final one (FINAL_SNAPSHOT_ID). */
   answer (pid: number, id: number, metrics: MetricsJSON): void {
+    const baseline = this.departed.get(pid)
+    if (baseline !== undefined) {
+      // It has exited already: only what it counted since its last snapshot is new.
+      this.departed.set(pid, this.retired.add(metrics, baseline))
+      return
+    }
+    if (metrics.length > 0) this.lastSeen.set(pid, metrics)
     const p = this.pending.get(id)
     if (p === undefined || !p.waiting.delete(pid)) return
     p.answers.push(metrics)
     if (p.waiting.size === 0) p.done()
   }
 
-  /** A worker exited: no scrape waits for it any more. */
+  /** A worker exited: no scrape waits for it any more, and its counters stay in the sums. */
   gone (pid: number): void {
     for (const p of this.pending.values()) {
       if (p.waiting.delete(pid) && p.waiting.size === 0) p.done()
     }
+    const last = this.lastSeen.get(pid)
+    this.lastSeen.delete(pid)
+    this.departed.set(pid, last === undefined ? new Map() : this.retired.add(last))
+    if (this.departed.size > DEPARTED_KEPT) this.departed.delete(this.departed.keys().next().value as number)
   }
 }

@@ -20,3 +20,6 @@ export interface MetricFamily {
 }
 
 export type MetricsJSON = MetricFamily[]
+
+/** The `id` of the snapshot a worker sends by itself after its drain, just before it exits. */
+export const FINAL_SNAPSHOT_ID = 0
