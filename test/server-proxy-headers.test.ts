@@ -5,7 +5,7 @@ import t from 'tap'
 import { makePlan, start, request, raw } from './fixtures/server-helpers'
 
 const echo = async (fastify: any): Promise<void> => {
-  fastify.get('/echo', async (req: any) => ({ headers: req.headers, ip: req.ip, protocol: req.protocol, host: req.host }))
+  fastify.get('/echo', async (req: any) => ({ headers: req.headers, rawHeaders: req.raw.rawHeaders, ip: req.ip, protocol: req.protocol, host: req.host }))
 }
 
 const spoof = {
@@ -23,6 +23,10 @@ t.test('no trusted proxy: spoofed X-Forwarded-* and Forwarded never reach the ap
   t.equal(r.headers['x-forwarded-host'], undefined, 'X-Forwarded-Host stripped')
   t.equal(r.headers.forwarded, undefined, 'Forwarded stripped')
   t.equal(r.headers['x-custom'], 'kept', 'other headers untouched')
+  const rawNames = (r.rawHeaders as string[]).filter((_v, i) => i % 2 === 0).map((n) => n.toLowerCase())
+  t.notOk(rawNames.some((n) => n.startsWith('x-forwarded-') || n === 'forwarded'), `not in req.raw.rawHeaders either (${rawNames.join(', ')})`)
+  t.ok(rawNames.includes('x-custom'), 'other raw headers kept')
+  t.equal((r.rawHeaders as string[])[(r.rawHeaders as string[]).findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === 'x-custom') + 1], 'kept', 'in pairs')
   t.equal(r.ip, '127.0.0.1', 'request.ip is the socket peer')
   t.equal(r.protocol, 'http')
 })
@@ -39,6 +43,7 @@ t.test('a trusted peer (127.0.0.1): request.ip, protocol and host follow its hea
   const s = await start(t, makePlan({}, { trustedProxy: ['10.0.0.0/8', '127.0.0.1'] }), echo)
   const r = JSON.parse((await request({ port: s.port, path: '/echo', headers: { ...spoof, 'x-forwarded-for': '1.2.3.4, 5.6.7.8' } })).body)
   t.equal(r.headers['x-forwarded-for'], '1.2.3.4, 5.6.7.8', 'headers kept for the app')
+  t.ok((r.rawHeaders as string[]).includes('1.2.3.4, 5.6.7.8'), 'raw headers too')
   t.equal(r.ip, '5.6.7.8', 'the address the trusted proxy saw (one hop trusted, as Waitress)')
   t.equal(r.protocol, 'https')
   t.equal(r.host, 'evil.example')

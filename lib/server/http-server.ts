@@ -144,7 +144,7 @@ function buildRequestListener (handler: Handler, state: ServerState, ident: stri
     // Health/readiness probes: answered here, not counted (max-requests), never seen by the app.
     if (probes !== undefined && probes(req, res)) return
     state.requests++
-    if (stripAll || (stripUntrusted && !isTrustedSocket(req.socket))) stripProxyHeaders(req.headers)
+    if (stripAll || (stripUntrusted && !isTrustedSocket(req.socket))) stripProxyHeaders(req)
     handler(req, res)
   }
 }

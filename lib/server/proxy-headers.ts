@@ -74,10 +74,28 @@ export function isTrustedSocket (socket: Socket): boolean {
   return (socket as unknown as Record<symbol, boolean | undefined>)[kTrustedPeer] === true
 }
 
-/** Deletes proxy headers; a handful of property reads per request when none is present. */
-export function stripProxyHeaders (headers: IncomingHttpHeaders): void {
+/**
+ * Deletes proxy headers, from `headers` and from `rawHeaders` (what a logger, a proxying library
+ * or `req.raw.rawHeaders` reads). A handful of property reads per request when none is present.
+ */
+export function stripProxyHeaders (req: { headers: IncomingHttpHeaders, rawHeaders: string[] }): void {
+  const headers = req.headers
+  let found = false
   for (let i = 0; i < PROXY_HEADERS.length; i++) {
     const name = PROXY_HEADERS[i]
-    if (headers[name] !== undefined) delete headers[name]
+    if (headers[name] !== undefined) {
+      delete headers[name]
+      found = true
+    }
   }
+  if (!found) return
+  // rawHeaders is [name, value, name, value, …] with names as sent: remove whole pairs, in place.
+  const raw = req.rawHeaders
+  let kept = 0
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((PROXY_HEADERS as readonly string[]).includes(raw[i].toLowerCase())) continue
+    raw[kept++] = raw[i]
+    raw[kept++] = raw[i + 1]
+  }
+  raw.length = kept
 }
