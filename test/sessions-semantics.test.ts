@@ -128,6 +128,27 @@ for (const kind of ['memory', 'file'] as const) {
       t.equal(store.calls.touch, 1, 'and exactly one touch')
     })
 
+    t.test('many users at once: each session is refreshed exactly once per interval, none mixed up', async (t) => {
+      const store = makeStore(t, kind)
+      const { url } = await startApp(t, { options: { store, ttl: 20 } }) // interval 2 s
+      const users = Array.from({ length: 12 }, (_v, i) => ({ name: `user${i}`, client: new Client(url) }))
+      await Promise.all(users.map(async (u) => await u.client.post(`/login?name=${u.name}`)))
+      await sleep(2200)
+      // Every user sends three requests one after the other, all users at the same time: the loads
+      // of different sessions interleave in the store.
+      const slid = await Promise.all(users.map(async (u) => {
+        let cookies = 0
+        for (let i = 0; i < 3; i++) {
+          const res = await u.client.get('/whoami')
+          t.same(res.body, { user: u.name }, `${u.name} sees their own session`)
+          if (findSetCookie(res) !== undefined) cookies++
+        }
+        return cookies
+      }))
+      t.same(slid, users.map(() => 1), 'each user got exactly one re-issued cookie')
+      t.equal(store.calls.touch, users.length, 'and each session exactly one touch')
+    })
+
     t.test('logout clears the cookie in the same response; the old cookie is dead', async (t) => {
       const store = makeStore(t, kind)
       const { url } = await startApp(t, { options: { store } })
