@@ -10,8 +10,8 @@
  */
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import type { FastifyBaseLogger } from 'fastify'
-import { startTlsRedis, type PrivateTlsRedis } from './helpers/redis-topologies'
+import { warningLog } from './helpers/warning-log'
+import { failedConnect, startTlsRedis, type PrivateTlsRedis } from './helpers/redis-topologies'
 import { storeContract } from './helpers/store-contract'
 import { RedisSessionStore } from '../lib/sessions/stores/redis'
 import { readSessionConfig } from '../lib/sessions/config'
@@ -24,22 +24,7 @@ t.before(async () => {
 })
 t.teardown(async () => { await server?.stop() })
 
-function logger (): FastifyBaseLogger & { lines: string[] } {
-  const lines: string[] = []
-  const log = {
-    lines,
-    warn: (a: unknown, b?: string) => { lines.push(typeof a === 'string' ? a : String(b)) },
-    info: () => {},
-    error: () => {},
-    debug: () => {},
-    trace: () => {},
-    fatal: () => {},
-    child: () => log,
-    level: 'info',
-    silent: () => {}
-  }
-  return log as unknown as FastifyBaseLogger & { lines: string[] }
-}
+const logger = warningLog
 
 t.test('contract over TLS with the CA (REDIS_CA_FILE content)', async (t) => {
   const ca = readFileSync(server.caFile)
@@ -67,9 +52,7 @@ t.test('plugin boot path: REDIS_URL=rediss:// + REDIS_CA_FILE → a working Redi
 t.test('without the CA: the boot connect fails in one line naming the certificate problem, within the boot timeout', async (t) => {
   const store = new RedisSessionStore({ url: server.url })
   t.teardown(() => store.close())
-  const started = performance.now()
-  const err = await store.connect(3000).then(() => undefined, (e: Error) => e)
-  const ms = performance.now() - started
+  const { err, ms } = await failedConnect(store, 3000)
   t.comment(`untrusted certificate: boot failed after ${ms.toFixed(0)} ms: ${err?.message}`)
   t.ok(err instanceof Error, 'rejects')
   t.match(err?.message, /^Session store: Redis at rediss:\/\/127\.0\.0\.1:\d+ \(REDIS_URL\): TLS certificate not trusted \(.*certificate.*\); accepted: a certificate signed by a CA in REDIS_CA_FILE or the system CAs$/)

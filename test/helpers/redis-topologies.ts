@@ -6,6 +6,7 @@
  *   startCluster()       3 masters, `redis-cli --cluster create`, waits for cluster_state:ok
  *   startSentinelGroup() master + 1 replica + 3 sentinels (`redis-server <conf> --sentinel`)
  *   startTlsRedis()      a CA + server cert (IP:127.0.0.1) made with openssl, TLS-only redis-server
+ *   startTlsCluster()    3 TLS-only masters (client and cluster-bus traffic encrypted), same CA
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -62,7 +63,12 @@ async function launch (args: string[], port: number, ready: () => Promise<boolea
 
 /** `redis-cli -p <port> <args…>` → stdout (throws with stderr on failure). */
 export function cli (port: number, ...args: string[]): string {
-  const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 })
+  return cliWith([], port, ...args)
+}
+
+/** `redis-cli <options…> -p <port> <args…>`, e.g. options `--tls --cacert ca.crt`. */
+function cliWith (options: string[], port: number, ...args: string[]): string {
+  const r = spawnSync('redis-cli', [...options, '-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 })
   if (r.error !== undefined) throw new Error(`redis-cli failed: ${r.error.message}`)
   if (r.status !== 0) throw new Error(`redis-cli -p ${port} ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout}`)
   return r.stdout
@@ -82,34 +88,49 @@ export interface PrivateCluster {
   stop (): Promise<void>
 }
 
-export async function startCluster (masters = 3): Promise<PrivateCluster> {
+/**
+ * Cluster mode for one node. Redis 7 `cluster-port`: the bus port is chosen too (the default
+ * port+10000 may be > 65535 or taken for an ephemeral free port).
+ */
+function clusterNodeArgs (dir: string, port: number, bus: number): string[] {
+  return ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
+    '--cluster-port', String(bus), '--cluster-node-timeout', '2000']
+}
+
+/** `redis-cli --cluster create` over the nodes (no replicas), then wait for cluster_state:ok on each. */
+async function formCluster (procs: Proc[], cliOptions: string[]): Promise<Address[]> {
+  const nodes = procs.map((p) => ({ host: '127.0.0.1', port: p.port }))
+  cliWith(cliOptions, nodes[0].port, '--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes')
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    const states = nodes.map((n) => /cluster_state:ok/.test(cliWith(cliOptions, n.port, 'cluster', 'info')))
+    if (states.every(Boolean)) return nodes
+    if (Date.now() > deadline) throw new Error('cluster_state:ok not reached on every node within 20 s')
+    await sleep(100)
+  }
+}
+
+/** A temp dir and the processes started in it, both gone after stop(). */
+function clusterScaffold (prefix: string): { dir: string, procs: Proc[], stop: () => Promise<void> } {
   requireBinary('redis-cli', ['--version'], 'the Cluster tests need redis-cli (apt-get install redis-tools).')
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'prodserver-cluster-'))
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
   const procs: Proc[] = []
   const stop = async (): Promise<void> => {
     await Promise.all(procs.map((p) => p.kill()))
     rmSync(dir, { recursive: true, force: true })
   }
+  return { dir, procs, stop }
+}
+
+export async function startCluster (masters = 3): Promise<PrivateCluster> {
+  const { dir, procs, stop } = clusterScaffold('prodserver-cluster-')
   try {
     for (let i = 0; i < masters; i++) {
       const port = await freePort()
-      // Redis 7 `cluster-port`: the bus port is chosen too (the default port+10000 may be > 65535
-      // or taken for an ephemeral free port).
       const bus = await freePort()
-      procs.push(await launch([
-        ...baseArgs(port, dir), '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
-        '--cluster-port', String(bus), '--cluster-node-timeout', '2000'
-      ], port, () => answersPing(port), `redis-server (cluster node ${i + 1})`))
+      procs.push(await launch([...baseArgs(port, dir), ...clusterNodeArgs(dir, port, bus)], port, () => answersPing(port), `redis-server (cluster node ${i + 1})`))
     }
-    const nodes = procs.map((p) => ({ host: '127.0.0.1', port: p.port }))
-    cli(nodes[0].port, '--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes')
-    const deadline = Date.now() + 20_000
-    for (;;) {
-      const states = nodes.map((n) => /cluster_state:ok/.test(cli(n.port, 'cluster', 'info')))
-      if (states.every(Boolean)) break
-      if (Date.now() > deadline) throw new Error('cluster_state:ok not reached on every node within 20 s')
-      await sleep(100)
-    }
+    const nodes = await formCluster(procs, [])
     return { nodes, env: nodes.map((n) => `${n.host}:${n.port}`).join(','), stop }
   } catch (err) {
     await stop()
@@ -225,14 +246,32 @@ function openssl (dir: string, args: string[]): void {
   if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
 }
 
+/**
+ * A CA and a certificate it signed for IP:127.0.0.1 in `dir` (ca.crt, server.crt, server.key). The
+ * certificate is good for clients too: Cluster nodes present it to each other on the cluster bus.
+ */
+function makeCertificates (dir: string): { caFile: string, tlsArgs: string[] } {
+  openssl(dir, ['req', '-x509', '-new', '-nodes', '-newkey', 'rsa:2048', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=prodserver test CA'])
+  openssl(dir, ['req', '-new', '-nodes', '-newkey', 'rsa:2048', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'])
+  writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n')
+  openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf'])
+  const caFile = path.join(dir, 'ca.crt')
+  return {
+    caFile,
+    tlsArgs: ['--tls-cert-file', path.join(dir, 'server.crt'), '--tls-key-file', path.join(dir, 'server.key'), '--tls-ca-cert-file', caFile, '--tls-auth-clients', 'no']
+  }
+}
+
+function noTlsSupport (err: unknown): Error | undefined {
+  return /tls-port|Bad directive|unknown/i.test(String(err))
+    ? new Error(`this redis-server has no TLS support (${String(err).slice(0, 200)}); install a build with TLS (Debian/Ubuntu redis-server 6+ has it)`)
+    : undefined
+}
+
 export async function startTlsRedis (): Promise<PrivateTlsRedis> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'prodserver-tls-'))
   try {
-    openssl(dir, ['req', '-x509', '-new', '-nodes', '-newkey', 'rsa:2048', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=prodserver test CA'])
-    openssl(dir, ['req', '-new', '-nodes', '-newkey', 'rsa:2048', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'])
-    writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n')
-    openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf'])
-    const caFile = path.join(dir, 'ca.crt')
+    const { caFile, tlsArgs } = makeCertificates(dir)
     const ca = readFileSync(caFile)
     let proc: Proc | undefined
     let lastErr: unknown
@@ -241,15 +280,12 @@ export async function startTlsRedis (): Promise<PrivateTlsRedis> {
       try {
         proc = await launch([
           '--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-          '--daemonize', 'no', '--loglevel', 'warning',
-          '--tls-cert-file', path.join(dir, 'server.crt'), '--tls-key-file', path.join(dir, 'server.key'),
-          '--tls-ca-cert-file', caFile, '--tls-auth-clients', 'no'
+          '--daemonize', 'no', '--loglevel', 'warning', ...tlsArgs
         ], port, () => tlsPing(port, ca), 'redis-server (TLS)')
       } catch (err) {
         lastErr = err
-        if (/tls-port|Bad directive|unknown/i.test(String(err))) {
-          throw new Error(`this redis-server has no TLS support (${String(err).slice(0, 200)}); install a build with TLS (Debian/Ubuntu redis-server 6+ has it)`)
-        }
+        const unsupported = noTlsSupport(err)
+        if (unsupported !== undefined) throw unsupported
       }
     }
     if (proc === undefined) throw lastErr
@@ -268,6 +304,53 @@ export async function startTlsRedis (): Promise<PrivateTlsRedis> {
     rmSync(dir, { recursive: true, force: true })
     throw err
   }
+}
+
+export interface PrivateTlsCluster {
+  nodes: Address[]
+  /** REDIS_CLUSTER_NODES form. */
+  env: string
+  /** PEM of the CA that signed the nodes' certificate. */
+  caFile: string
+  stop (): Promise<void>
+}
+
+export async function startTlsCluster (masters = 3): Promise<PrivateTlsCluster> {
+  const { dir, procs, stop } = clusterScaffold('prodserver-tls-cluster-')
+  try {
+    const { caFile, tlsArgs } = makeCertificates(dir)
+    const ca = readFileSync(caFile)
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort()
+      const bus = await freePort()
+      try {
+        // TLS only (--port 0), the cluster bus encrypted too (--tls-cluster yes).
+        procs.push(await launch([
+          '--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+          '--daemonize', 'no', '--loglevel', 'warning', ...tlsArgs, '--tls-cluster', 'yes', ...clusterNodeArgs(dir, port, bus)
+        ], port, () => tlsPing(port, ca), `redis-server (TLS cluster node ${i + 1})`))
+      } catch (err) {
+        throw noTlsSupport(err) ?? err
+      }
+    }
+    const nodes = await formCluster(procs, ['--tls', '--cacert', caFile])
+    return { nodes, env: nodes.map((n) => `${n.host}:${n.port}`).join(','), caFile, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** `DBSIZE` of one TLS node (keys it holds). */
+export function tlsDbsize (port: number, caFile: string): number {
+  return Number(cliWith(['--tls', '--cacert', caFile], port, 'dbsize').trim())
+}
+
+/** connect() expected to fail: the error and how long it took. */
+export async function failedConnect (store: { connect (ms: number): Promise<void> }, bootTimeoutMs: number): Promise<{ err: Error | undefined, ms: number }> {
+  const started = performance.now()
+  const err = await store.connect(bootTimeoutMs).then(() => undefined, (e: Error) => e)
+  return { err, ms: performance.now() - started }
 }
 
 /** PING over TLS, verifying the server certificate against `ca`. */

@@ -12,6 +12,7 @@
  *   only a `ready` listener is added (removed again on close). The store's own withTimeout is what
  *   bounds operations on it.
  */
+import { connect as tlsConnect } from 'node:tls'
 import { Redis, Cluster, type RedisOptions } from 'ioredis'
 import { redactUrl } from '../../../config/values'
 import { StoreConnectError } from '../../errors'
@@ -153,7 +154,11 @@ export function normalizeClient (opts: ClientOptions): ClientHandle {
       // No `db`: a Cluster only has database 0 (SELECT is refused).
       redisOptions: { ...nodeOptions, ...withoutDb(auth.options), ...(tls !== undefined ? { tls } : {}), ...opts.redisOptions }
     })
-    return new OwnClient(client, `Cluster ${list(clusterNodes)} (REDIS_CLUSTER_NODES)`, secrets, opts.log)
+    // ioredis loads the slot map over an internal connection whose TLS errors it never reports
+    // ("Failed to refresh slots cache."): without a handshake of our own, an untrusted certificate
+    // would wait out the boot timeout and be reported as "not ready".
+    const diagnose = tls !== undefined ? async () => await tlsHandshakeError(clusterNodes[0], tls) : undefined
+    return new OwnClient(client, `Cluster ${list(clusterNodes)} (REDIS_CLUSTER_NODES)`, secrets, opts.log, diagnose)
   }
 
   const url = opts.url as string
@@ -187,6 +192,8 @@ abstract class BaseHandle implements ClientHandle {
   abstract readonly owned: boolean
   abstract readonly describe: string
   private readonly unsubscribers = new Set<() => void>()
+  /** When the client's own errors may hide a TLS failure: a handshake of our own, its error if any. */
+  protected diagnoseTls?: () => Promise<Error | undefined>
 
   constructor (readonly client: RedisClient) {}
 
@@ -223,7 +230,9 @@ abstract class BaseHandle implements ClientHandle {
     if (this.isReady()) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       let lastError: Error | undefined
+      let settled = false
       const fail = (certificate = false): void => {
+        settled = true
         done()
         onTimeout()
         const reason = lastError === undefined ? 'no answer' : this.sanitize(lastError.message)
@@ -231,18 +240,28 @@ abstract class BaseHandle implements ClientHandle {
           ? `Session store: Redis at ${this.describe}: TLS certificate not trusted (${reason}); accepted: a certificate signed by a CA in REDIS_CA_FILE or the system CAs`
           : `Session store: Redis at ${this.describe} not ready within ${ms} ms (${reason})`, lastError))
       }
+      let diagnosed = false
       const onError = (err: Error): void => {
         lastError = err
         // A server certificate we do not trust will not become trusted by retrying: fail the boot
         // now with the certificate error instead of after the whole boot timeout.
-        if (isCertificateError(err)) fail(true)
+        if (isCertificateError(err)) { fail(true); return }
+        // An error that may hide the TLS failure (a Cluster only says "Failed to refresh slots
+        // cache."): look once for ourselves.
+        if (this.diagnoseTls === undefined || diagnosed) return
+        diagnosed = true
+        void this.diagnoseTls().then((tlsError) => {
+          if (tlsError === undefined || !isCertificateError(tlsError) || settled) return
+          lastError = tlsError
+          fail(true)
+        })
       }
       const done = (): void => {
         clearTimeout(timer)
         this.client.removeListener('ready', onReady)
         this.client.removeListener('error', onError)
       }
-      const onReady = (): void => { done(); resolve() }
+      const onReady = (): void => { settled = true; done(); resolve() }
       const timer = setTimeout(() => fail(), ms)
       this.client.on('ready', onReady)
       this.client.on('error', onError)
@@ -260,8 +279,9 @@ class OwnClient extends BaseHandle {
   // Before the first `ready`, errors are reported once by connect()'s rejection (boot), not here.
   private erroredSinceReady = true
 
-  constructor (client: RedisClient, readonly describe: string, private readonly secrets: string[], private readonly log: StoreLog | undefined) {
+  constructor (client: RedisClient, readonly describe: string, private readonly secrets: string[], private readonly log: StoreLog | undefined, diagnoseTls?: () => Promise<Error | undefined>) {
     super(client)
+    this.diagnoseTls = diagnoseTls
     // Without an 'error' listener ioredis prints "[ioredis] Unhandled error event" on every
     // reconnect attempt. Log once per outage, redacted; the store's breaker logs the impact.
     this.client.on('error', (err: Error) => {
@@ -372,6 +392,17 @@ function withoutDb (o: RedisOptions): RedisOptions {
 }
 
 /** Node's TLS verification failures (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID…). */
+/** One TLS handshake with `address` (as the client would do it): the error, or undefined when it succeeds. */
+function tlsHandshakeError (address: RedisAddress, options: { ca?: Buffer | string }, timeoutMs = 1000): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host: address.host, port: address.port, ...options })
+    const finish = (err: Error | undefined): void => { clearTimeout(timer); socket.destroy(); resolve(err) }
+    const timer = setTimeout(() => finish(undefined), timeoutMs)
+    socket.once('secureConnect', () => finish(undefined))
+    socket.once('error', (err) => finish(err))
+  })
+}
+
 function isCertificateError (err: Error): boolean {
   const code = (err as { code?: unknown }).code
   return typeof code === 'string' && /CERT|SELF_SIGNED|ERR_TLS_|UNABLE_TO_(GET|VERIFY)/.test(code)
