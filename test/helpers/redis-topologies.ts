@@ -149,12 +149,19 @@ export interface PrivateSentinelGroup {
   masterPort (): number
   /** The data nodes: [initial master, initial replica]. */
   data: Proc[]
+  /** With `tls`: PEM of the CA that signed every node's and sentinel's certificate. */
+  caFile?: string
   /** SIGKILL the current master (a crash). */
   killMaster (): Promise<number>
   stop (): Promise<void>
 }
 
-export async function startSentinelGroup (name = 'mymaster'): Promise<PrivateSentinelGroup> {
+export interface SentinelGroupOptions {
+  /** Everything TLS-only: data nodes, replication, the sentinels themselves (private CA: `caFile`). */
+  tls?: boolean
+}
+
+export async function startSentinelGroup (name = 'mymaster', opts: SentinelGroupOptions = {}): Promise<PrivateSentinelGroup> {
   requireBinary('redis-cli', ['--version'], 'the Sentinel tests need redis-cli (apt-get install redis-tools).')
   const dir = mkdtempSync(path.join(os.tmpdir(), 'prodserver-sentinel-'))
   const procs: Proc[] = []
@@ -163,39 +170,61 @@ export async function startSentinelGroup (name = 'mymaster'): Promise<PrivateSen
     rmSync(dir, { recursive: true, force: true })
   }
   try {
+    const certs = opts.tls === true ? makeCertificates(dir) : undefined
+    const ca = certs === undefined ? undefined : readFileSync(certs.caFile)
+    const cliOptions = certs === undefined ? [] : ['--tls', '--cacert', certs.caFile]
+    const run = (port: number, ...args: string[]): string => cliWith(cliOptions, port, ...args)
+    const answers = async (port: number): Promise<boolean> => ca === undefined ? await answersPing(port) : await tlsPing(port, ca)
+    // Plain: --port P. TLS: no plain port, --tls-port P, and replication over TLS.
+    const nodeArgs = (port: number): string[] => certs === undefined
+      ? baseArgs(port, dir)
+      : ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+          '--daemonize', 'no', '--loglevel', 'warning', ...certs.tlsArgs, '--tls-replication', 'yes']
+    const launchNode = async (args: string[], port: number, what: string): Promise<Proc> => {
+      try {
+        return await launch(args, port, async () => await answers(port), what)
+      } catch (err) {
+        throw noTlsSupport(err) ?? err
+      }
+    }
+
     const mport = await freePort()
-    const master = await launch(baseArgs(mport, path.join(dir)), mport, () => answersPing(mport), 'redis-server (master)')
+    const master = await launchNode(nodeArgs(mport), mport, 'redis-server (master)')
     procs.push(master)
     const rport = await freePort()
-    const replica = await launch([...baseArgs(rport, dir), '--replicaof', '127.0.0.1', String(mport)], rport,
-      () => answersPing(rport), 'redis-server (replica)')
+    const replica = await launchNode([...nodeArgs(rport), '--replicaof', '127.0.0.1', String(mport)], rport, 'redis-server (replica)')
     procs.push(replica)
-    await waitFor(() => /master_link_status:up/.test(cli(rport, 'info', 'replication')), 10_000, 'replica in sync')
+    await waitFor(() => /master_link_status:up/.test(run(rport, 'info', 'replication')), 10_000, 'replica in sync')
 
     const sentinels: Address[] = []
     for (let i = 0; i < 3; i++) {
       const port = await freePort()
       const conf = path.join(dir, `sentinel-${port}.conf`)
       // The config file must be writable: a sentinel rewrites it with what it learns.
+      const listen = certs === undefined
+        ? [`port ${port}`]
+        : ['port 0', `tls-port ${port}`, ...tlsDirectives(certs.tlsArgs), 'tls-replication yes']
       writeFileSync(conf, [
-        `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, 'daemonize no', 'loglevel warning',
+        ...listen, 'bind 127.0.0.1', `dir ${dir}`, 'daemonize no', 'loglevel warning',
         `sentinel monitor ${name} 127.0.0.1 ${mport} 2`,
         `sentinel down-after-milliseconds ${name} 1000`,
         `sentinel failover-timeout ${name} 5000`,
         `sentinel parallel-syncs ${name} 1`, ''
       ].join('\n'))
-      procs.push(await launchSentinel(conf, port))
+      // `redis-server <conf> --sentinel` (no separate redis-sentinel binary needed).
+      procs.push(await launchNode([conf, '--sentinel'], port, 'redis sentinel'))
       sentinels.push({ host: '127.0.0.1', port })
     }
     // Usable only once the sentinels found each other (hello messages every 2 s) and the replica.
-    await waitFor(() => sentinels.every((s) => /OK 3 usable/.test(cli(s.port, 'sentinel', 'ckquorum', name)) &&
-      cli(s.port, 'sentinel', 'replicas', name).includes(String(rport))), 20_000, 'sentinels see 3 sentinels and the replica')
+    await waitFor(() => sentinels.every((s) => /OK 3 usable/.test(run(s.port, 'sentinel', 'ckquorum', name)) &&
+      run(s.port, 'sentinel', 'replicas', name).includes(String(rport))), 20_000, 'sentinels see 3 sentinels and the replica')
 
-    const masterPort = (): number => Number(cli(sentinels[0].port, 'sentinel', 'get-master-addr-by-name', name).trim().split('\n')[1])
+    const masterPort = (): number => Number(run(sentinels[0].port, 'sentinel', 'get-master-addr-by-name', name).trim().split('\n')[1])
     return {
       name,
       sentinels,
       env: sentinels.map((s) => `${s.host}:${s.port}`).join(','),
+      caFile: certs?.caFile,
       masterPort,
       data: [master, replica],
       killMaster: async () => {
@@ -213,9 +242,11 @@ export async function startSentinelGroup (name = 'mymaster'): Promise<PrivateSen
   }
 }
 
-async function launchSentinel (conf: string, port: number): Promise<Proc> {
-  // `redis-server <conf> --sentinel` (no separate redis-sentinel binary needed).
-  return await launch([conf, '--sentinel'], port, async () => await answersPing(port), 'redis sentinel')
+/** `--tls-cert-file X …` command-line pairs → `tls-cert-file X` config-file lines. */
+function tlsDirectives (args: string[]): string[] {
+  const lines: string[] = []
+  for (let i = 0; i + 1 < args.length; i += 2) lines.push(`${args[i].replace(/^--/, '')} ${args[i + 1]}`)
+  return lines
 }
 
 export async function waitFor (cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {

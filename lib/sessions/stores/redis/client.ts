@@ -122,7 +122,10 @@ export function normalizeClient (opts: ClientOptions): ClientHandle {
       name,
       ...(opts.sentinelPassword !== undefined ? { sentinelPassword: opts.sentinelPassword } : {}),
       ...auth.options,
-      ...(tls !== undefined ? { tls, enableTLSForSentinelMode: true } : {}),
+      // TLS on (rediss:// or REDIS_CA_FILE): the master/replicas AND the sentinels, which Redis
+      // configures with the same TLS settings as its data nodes. (A plain-text sentinel in front
+      // of TLS data nodes: pass `redisOptions: { sentinelTLS: undefined }` in code.)
+      ...(tls !== undefined ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
       // A sentinel that does not answer must not hold the lookup longer than one operation.
       sentinelCommandTimeout: opts.timeoutMs,
       // Subscribe to +switch-master on the sentinels: drop the old master at once instead of
@@ -135,7 +138,10 @@ export function normalizeClient (opts: ClientOptions): ClientHandle {
       ...opts.redisOptions,
       lazyConnect: true
     })
-    return new OwnClient(client, `Sentinel master ${name} via ${list(sentinels)} (REDIS_SENTINELS)`, secrets, opts.log)
+    // Like a Cluster's slot loading, ioredis reports a sentinel's TLS failure only as "Connection
+    // is closed": find the real cause with a handshake of our own (see tlsHandshakeError).
+    const diagnose = tls !== undefined ? async () => await tlsHandshakeError(sentinels[0], tls) : undefined
+    return new OwnClient(client, `Sentinel master ${name} via ${list(sentinels)} (REDIS_SENTINELS)`, secrets, opts.log, diagnose)
   }
 
   if (clusterNodes !== undefined) {
