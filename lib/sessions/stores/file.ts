@@ -91,7 +91,7 @@ export class FileSessionStore implements SessionRecordStore {
       try {
         const st = await fdCalls.fstat(fd)
         mtimeMs = st.mtimeMs
-        bytes = st.size > 0 ? await fdCalls.readHead(fd, st.size) : Buffer.alloc(0)
+        bytes = await fdCalls.readHead(fd, st.size)
       } finally {
         await fdCalls.close(fd)
       }
