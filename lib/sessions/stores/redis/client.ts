@@ -138,10 +138,7 @@ export function normalizeClient (opts: ClientOptions): ClientHandle {
       ...opts.redisOptions,
       lazyConnect: true
     })
-    // Like a Cluster's slot loading, ioredis reports a sentinel's TLS failure only as "Connection
-    // is closed": find the real cause with a handshake of our own (see tlsHandshakeError).
-    const diagnose = tls !== undefined ? async () => await tlsHandshakeError(sentinels[0], tls) : undefined
-    return new OwnClient(client, `Sentinel master ${name} via ${list(sentinels)} (REDIS_SENTINELS)`, secrets, opts.log, diagnose)
+    return new OwnClient(client, `Sentinel master ${name} via ${list(sentinels)} (REDIS_SENTINELS)`, secrets, opts.log, tlsDiagnosis(sentinels[0], tls))
   }
 
   if (clusterNodes !== undefined) {
@@ -160,11 +157,7 @@ export function normalizeClient (opts: ClientOptions): ClientHandle {
       // No `db`: a Cluster only has database 0 (SELECT is refused).
       redisOptions: { ...nodeOptions, ...withoutDb(auth.options), ...(tls !== undefined ? { tls } : {}), ...opts.redisOptions }
     })
-    // ioredis loads the slot map over an internal connection whose TLS errors it never reports
-    // ("Failed to refresh slots cache."): without a handshake of our own, an untrusted certificate
-    // would wait out the boot timeout and be reported as "not ready".
-    const diagnose = tls !== undefined ? async () => await tlsHandshakeError(clusterNodes[0], tls) : undefined
-    return new OwnClient(client, `Cluster ${list(clusterNodes)} (REDIS_CLUSTER_NODES)`, secrets, opts.log, diagnose)
+    return new OwnClient(client, `Cluster ${list(clusterNodes)} (REDIS_CLUSTER_NODES)`, secrets, opts.log, tlsDiagnosis(clusterNodes[0], tls))
   }
 
   const url = opts.url as string
@@ -398,6 +391,17 @@ function withoutDb (o: RedisOptions): RedisOptions {
 }
 
 /** Node's TLS verification failures (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID…). */
+/**
+ * For Sentinel and Cluster clients with TLS on: ioredis reports a TLS failure of a sentinel
+ * connection only as "Connection is closed", and one of the Cluster's slot-loading connection not
+ * at all ("Failed to refresh slots cache."), so an untrusted certificate would wait out the boot
+ * timeout and be reported as "not ready". A handshake of our own with the first address finds the
+ * real cause (BaseHandle.waitReady runs it once, on the first such error).
+ */
+function tlsDiagnosis (address: RedisAddress, tls: { ca?: Buffer | string } | undefined): (() => Promise<Error | undefined>) | undefined {
+  return tls === undefined ? undefined : async () => await tlsHandshakeError(address, tls)
+}
+
 /** One TLS handshake with `address` (as the client would do it): the error, or undefined when it succeeds. */
 function tlsHandshakeError (address: RedisAddress, options: { ca?: Buffer | string }, timeoutMs = 1000): Promise<Error | undefined> {
   return new Promise((resolve) => {
