@@ -6,25 +6,15 @@
  */
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { startRedis, type PrivateRedis } from './helpers/redis-server'
+import { privateRedisForFile } from './helpers/redis-server'
 import { RedisSessionStore } from '../lib/sessions/stores/redis'
 import { storeContract } from './helpers/store-contract'
 
-let redis: PrivateRedis
-let raw: Redis
-
-t.before(async () => {
-  redis = await startRedis()
-  raw = new Redis(redis.url)
-})
-t.teardown(async () => {
-  raw?.disconnect()
-  await redis?.stop()
-})
+const server = privateRedisForFile(t)
 
 t.test('contract: store with its own client (REDIS_URL)', async (t) => {
   await storeContract(t, async () => {
-    const store = new RedisSessionStore({ url: redis.url, prefix: `c${Math.random().toString(36).slice(2, 8)}:` })
+    const store = new RedisSessionStore({ url: server.redis.url, prefix: `c${Math.random().toString(36).slice(2, 8)}:` })
     await store.connect(3000)
     return { store, cleanup: () => store.close() }
   })
@@ -34,7 +24,7 @@ t.test('contract: store on a user client with keyPrefix app:', async (t) => {
   const clients: Redis[] = []
   t.teardown(() => { for (const c of clients) c.disconnect() })
   await storeContract(t, async () => {
-    const client = new Redis(redis.url, { keyPrefix: 'app:' })
+    const client = new Redis(server.redis.url, { keyPrefix: 'app:' })
     clients.push(client)
     // A fresh store prefix per store isolates the contract's cases (tombstones!) from each other;
     // the exact `app:sess:<id>` layout is checked in the last subtest.
@@ -52,7 +42,7 @@ t.test('contract: store on a user client with keyPrefix app:', async (t) => {
 })
 
 t.test('keyPrefix app: → keys are app:sess:<id> (checked with a raw client), and all ops agree', async (t) => {
-  const client = new Redis(redis.url, { keyPrefix: 'app:' })
+  const client = new Redis(server.redis.url, { keyPrefix: 'app:' })
   t.teardown(() => client.disconnect())
   const store = new RedisSessionStore({ client })
   t.teardown(() => store.close())
@@ -60,12 +50,12 @@ t.test('keyPrefix app: → keys are app:sess:<id> (checked with a raw client), a
   const sid = 'KeyPrefixCheckSession0123456789x'
 
   await store.set(sid, '{"who":"bob"}', 60_000)
-  t.same(await raw.keys(`*${sid}`), [`app:sess:${sid}`], 'exactly one key, prefixed once by ioredis')
+  t.same(await server.raw.keys(`*${sid}`), [`app:sess:${sid}`], 'exactly one key, prefixed once by ioredis')
   t.equal((await store.get(sid))?.json, '{"who":"bob"}', 'get reads it back through the prefix')
   await store.touch(sid, 300_000)
-  t.ok(await raw.pttl(`app:sess:${sid}`) > 200_000, 'touch (Lua KEYS) reaches the prefixed key')
+  t.ok(await server.raw.pttl(`app:sess:${sid}`) > 200_000, 'touch (Lua KEYS) reaches the prefixed key')
   await store.destroy(sid)
   await store.set(sid, '{"who":"bob"}', 60_000)
   t.equal(await store.get(sid), null, 'tombstone under the prefixed key blocks the stale set')
-  t.same(await raw.keys(`*${sid}`), [`app:sess:${sid}`], 'still one key: no unprefixed or double-prefixed copy')
+  t.same(await server.raw.keys(`*${sid}`), [`app:sess:${sid}`], 'still one key: no unprefixed or double-prefixed copy')
 })

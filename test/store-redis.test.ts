@@ -5,27 +5,17 @@
  */
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { startRedis, type PrivateRedis } from './helpers/redis-server'
+import { privateRedisForFile, startRedis } from './helpers/redis-server'
 import { RedisSessionStore, TOMBSTONE } from '../lib/sessions/stores/redis'
 import { StoreUnavailableError } from '../lib/sessions/errors'
 
 const ID = 'AbCdEfGhIjKlMnOpQrStUvWxYz012345' // 32 base64url chars, like @fastify/session's ids
 const id = (n: number | string): string => `${ID.slice(0, 24)}${String(n).padStart(8, '0')}`
 
-let redis: PrivateRedis
-let raw: Redis
-
-t.before(async () => {
-  redis = await startRedis()
-  raw = new Redis(redis.url)
-})
-t.teardown(async () => {
-  raw?.disconnect()
-  await redis?.stop()
-})
+const server = privateRedisForFile(t)
 
 async function openStore (opts: Partial<ConstructorParameters<typeof RedisSessionStore>[0]> = {}): Promise<RedisSessionStore> {
-  const store = new RedisSessionStore({ url: redis.url, ...opts })
+  const store = new RedisSessionStore({ url: server.redis.url, ...opts })
   await store.connect(3000)
   t.teardown(() => store.close())
   return store
@@ -39,8 +29,8 @@ t.test('set then get round-trips the JSON text with its expiry, stored as sess:<
   const got = await store.get(id(1))
   t.equal(got?.json, json, 'same text back')
   t.ok(got !== null && got.expiresAt >= before + 59_000 && got.expiresAt <= Date.now() + 60_000, 'expiresAt ≈ now + ttl')
-  t.equal(await raw.get(`sess:${id(1)}`), json, 'key is sess:<id>, value is the JSON text')
-  const pttl = await raw.pttl(`sess:${id(1)}`)
+  t.equal(await server.raw.get(`sess:${id(1)}`), json, 'key is sess:<id>, value is the JSON text')
+  const pttl = await server.raw.pttl(`sess:${id(1)}`)
   t.ok(pttl > 59_000 && pttl <= 60_000, `Redis TTL carries the expiry (pttl=${pttl})`)
   t.equal(await store.get(id(2)), null, 'a missing id is null')
 })
@@ -51,7 +41,7 @@ t.test('a record expires by Redis TTL: get returns null after ttl', async (t) =>
   t.not(await store.get(id(3)), null)
   await new Promise((resolve) => setTimeout(resolve, 200))
   t.equal(await store.get(id(3)), null)
-  t.equal(await raw.exists(`sess:${id(3)}`), 0, 'Redis dropped the key itself')
+  t.equal(await server.raw.exists(`sess:${id(3)}`), 0, 'Redis dropped the key itself')
 })
 
 t.test('destroy leaves a tombstone: get is null and a later set cannot resurrect the session', async (t) => {
@@ -62,14 +52,14 @@ t.test('destroy leaves a tombstone: get is null and a later set cannot resurrect
   // The slower concurrent request that loaded the session before logout now saves it back:
   await store.set(id(4), '{"user":"alice"}', 60_000)
   t.equal(await store.get(id(4)), null, 'the stale save was refused')
-  t.equal(await raw.get(`sess:${id(4)}`), TOMBSTONE)
-  const pttl = await raw.pttl(`sess:${id(4)}`)
+  t.equal(await server.raw.get(`sess:${id(4)}`), TOMBSTONE)
+  const pttl = await server.raw.pttl(`sess:${id(4)}`)
   t.ok(pttl > 0 && pttl <= 5000, `tombstone lapses after tombstoneMs (pttl=${pttl})`)
   await store.touch(id(4), 600_000)
-  t.ok(await raw.pttl(`sess:${id(4)}`) <= 5000, 'touch does not extend a tombstone')
+  t.ok(await server.raw.pttl(`sess:${id(4)}`) <= 5000, 'touch does not extend a tombstone')
 
   await store.destroy(id(5)) // never stored: nothing is written for it (logout spam cannot grow Redis)
-  t.equal(await raw.exists(`sess:${id(5)}`), 0, 'destroying a never-stored id writes no tombstone key')
+  t.equal(await server.raw.exists(`sess:${id(5)}`), 0, 'destroying a never-stored id writes no tombstone key')
 })
 
 t.test('touch extends a live session and never creates one', async (t) => {
@@ -80,7 +70,7 @@ t.test('touch extends a live session and never creates one', async (t) => {
   t.ok(got !== null && got.expiresAt > Date.now() + 100_000, 'lifetime extended')
   t.equal(got?.json, '{"a":1}', 'data untouched')
   await store.touch(id(7), 120_000)
-  t.equal(await raw.exists(`sess:${id(7)}`), 0, 'no record created by touch')
+  t.equal(await server.raw.exists(`sess:${id(7)}`), 0, 'no record created by touch')
   t.equal(await store.get(id(7)), null)
 })
 
@@ -93,14 +83,14 @@ t.test('set with a non-positive ttl removes a live record', async (t) => {
 
 t.test('invalid ids never reach Redis: miss / no-op without a command', async (t) => {
   const store = await openStore()
-  await raw.config('RESETSTAT')
+  await server.raw.config('RESETSTAT')
   for (const bad of ['../../etc/passwd', 'short', 'a'.repeat(200), 'x\u0000yyyyyyyyyyyyyyyyyyyy', 'a.b.c.d.e.f.g.h.i.j.k']) {
     t.equal(await store.get(bad), null)
     await store.set(bad, '{"a":1}', 60_000)
     await store.touch(bad, 60_000)
     await store.destroy(bad)
   }
-  const stats = await raw.info('commandstats')
+  const stats = await server.raw.info('commandstats')
   const used = stats.split('\n').filter((l) => l.startsWith('cmdstat_')).map((l) => l.split(':')[0])
   t.same(used.filter((c) => !/^cmdstat_(config|info)\b/.test(c)), [], 'no session command was sent')
 })
@@ -108,19 +98,19 @@ t.test('invalid ids never reach Redis: miss / no-op without a command', async (t
 t.test('a custom prefix is used as given', async (t) => {
   const store = await openStore({ prefix: 'myapp:s:' })
   await store.set(id(9), '{"p":1}', 60_000)
-  t.equal(await raw.get(`myapp:s:${id(9)}`), '{"p":1}')
-  t.equal(await raw.exists(`sess:${id(9)}`), 0)
+  t.equal(await server.raw.get(`myapp:s:${id(9)}`), '{"p":1}')
+  t.equal(await server.raw.exists(`sess:${id(9)}`), 0)
 })
 
 t.test('works after the script cache is flushed (EVALSHA falls back to EVAL)', async (t) => {
   const store = await openStore()
   await store.set(id(10), '{"v":1}', 60_000)
-  await raw.script('FLUSH')
+  await server.raw.script('FLUSH')
   await store.set(id(10), '{"v":2}', 60_000)
   t.equal((await store.get(id(10)))?.json, '{"v":2}')
-  await raw.script('FLUSH')
+  await server.raw.script('FLUSH')
   await store.touch(id(10), 90_000)
-  t.ok(await raw.pttl(`sess:${id(10)}`) > 60_000, 'touch script re-loaded too')
+  t.ok(await server.raw.pttl(`sess:${id(10)}`) > 60_000, 'touch script re-loaded too')
 })
 
 t.test('password-protected Redis: the URL password authenticates and never appears in errors', async (t) => {
@@ -141,7 +131,7 @@ t.test('password-protected Redis: the URL password authenticates and never appea
 })
 
 t.test('a user client: used as configured, keyPrefix honoured once, never closed, options untouched', async (t) => {
-  const client = new Redis(redis.url, { keyPrefix: 'app:', maxRetriesPerRequest: null })
+  const client = new Redis(server.redis.url, { keyPrefix: 'app:', maxRetriesPerRequest: null })
   t.teardown(() => client.disconnect())
   await new Promise((resolve) => client.once('ready', resolve))
   const optionsBefore = JSON.stringify(client.options)
@@ -151,10 +141,10 @@ t.test('a user client: used as configured, keyPrefix honoured once, never closed
   const store = new RedisSessionStore({ client, timeoutMs: 500 })
   await store.connect(1000)
   await store.set(id(12), '{"u":1}', 60_000)
-  t.equal(await raw.get(`app:sess:${id(12)}`), '{"u":1}', 'key is app:sess:<id> (not app:app:sess:)')
+  t.equal(await server.raw.get(`app:sess:${id(12)}`), '{"u":1}', 'key is app:sess:<id> (not app:app:sess:)')
   t.equal((await store.get(id(12)))?.json, '{"u":1}')
   await store.destroy(id(12))
-  t.equal(await raw.get(`app:sess:${id(12)}`), TOMBSTONE, 'destroy honours keyPrefix too')
+  t.equal(await server.raw.get(`app:sess:${id(12)}`), TOMBSTONE, 'destroy honours keyPrefix too')
   await store.close()
 
   t.equal(client.status, 'ready', 'close() left the user client open')
@@ -192,7 +182,7 @@ t.test('our own client: rediss:// means TLS, bounded settings, and it works befo
   t.match(tls.description, 'rediss://:***@redis.example.invalid:6380', 'description is redacted')
   await tls.close()
 
-  const lazy = new RedisSessionStore({ url: redis.url })
+  const lazy = new RedisSessionStore({ url: server.redis.url })
   t.teardown(() => lazy.close())
   await lazy.set(id(14), '{"early":1}', 60_000) // before connect(): connects on demand, within the timeout
   t.equal((await lazy.get(id(14)))?.json, '{"early":1}')
@@ -200,7 +190,7 @@ t.test('our own client: rediss:// means TLS, bounded settings, and it works befo
 
 t.test('measured: latency and throughput vs connect-redis 8.1 (reported, not asserted)', async (t) => {
   const store = await openStore()
-  const client = new Redis(redis.url)
+  const client = new Redis(server.redis.url)
   t.teardown(() => client.disconnect())
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { RedisStore } = require('connect-redis') as { RedisStore: new (o: { client: Redis }) => ConnectRedisLike }

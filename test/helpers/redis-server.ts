@@ -21,6 +21,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
 
 export interface PrivateRedis {
   port: number
@@ -190,3 +191,20 @@ function installExitHook (): void {
   })
 }
 
+
+/**
+ * One private redis-server for a whole test file, and a plain client to look at its keys: started
+ * before the file's first test, stopped after its last.
+ */
+export function privateRedisForFile (tap: { before (fn: () => Promise<void>): unknown, teardown (fn: () => Promise<void>): unknown }): { redis: PrivateRedis, raw: Redis } {
+  const shared = {} as { redis: PrivateRedis, raw: Redis }
+  tap.before(async () => {
+    shared.redis = await startRedis()
+    shared.raw = new Redis(shared.redis.url)
+  })
+  tap.teardown(async () => {
+    shared.raw?.disconnect()
+    await shared.redis?.stop()
+  })
+  return shared
+}
