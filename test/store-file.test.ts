@@ -136,6 +136,93 @@ t.test('a tombstone lapses after tombstoneMs', async (t) => {
   t.equal((await store.get(id))?.json, '{"a":3}', 'accepted again after it lapsed')
 })
 
+t.test('overlapping saves of one session (a page\'s parallel requests): the last one wins, and fewer files are written', async (t) => {
+  const { store } = openStore(t)
+  const id = newSessionId()
+  await store.set(id, JSON.stringify({ n: 0 }), 60_000)
+  // inotify: one "rename" event naming the record per temp file renamed over it
+  let renames = 0
+  const watcher = fs.watch(store.dir, (event, name) => { if (event === 'rename' && name === `${id}.json`) renames++ })
+  t.teardown(() => watcher.close())
+  const SAVES = 40
+  const seenAfter: number[] = []
+  await Promise.all(Array.from({ length: SAVES }, async (_, i) => {
+    await store.set(id, JSON.stringify({ n: i + 1 }), 60_000)
+    seenAfter[i] = JSON.parse((await store.get(id))!.json).n
+  }))
+  t.equal(JSON.parse((await store.get(id))!.json).n, SAVES, 'the session holds the last save')
+  const early = seenAfter.map((n, i) => n < i + 1 ? i + 1 : 0).filter(Boolean)
+  t.same(early, [], 'no save returned while an older state was on disk')
+  await sleep(100) // inotify events arrive asynchronously
+  t.ok(renames >= 1 && renames <= 3, `${SAVES} overlapping saves replaced the file ${renames} time(s) (at most 3: the running write, one for the rest)`)
+})
+
+// Repeated reads are answered from a copy pinned by an open descriptor after one stat of the name
+// (lib/sessions/stores/file/pinned.ts). Another worker (a second store on the same directory)
+// must still see every change at once, and descriptors must stay bounded.
+t.test('pinned reads: another worker\'s save, touch, destroy and a corrupt replacement are seen at once', async (t) => {
+  const { store: worker1, warnings } = openStore(t)
+  const worker2 = new FileSessionStore({ dir: worker1.dir, reapIntervalMs: 0 })
+  t.teardown(() => worker2.close())
+  const id = newSessionId()
+  await worker1.set(id, '{"v":1}', 60_000)
+  t.equal((await worker1.get(id))?.json, '{"v":1}')
+  t.equal((await worker1.get(id))?.json, '{"v":1}', 'read again (pinned)')
+  for (let v = 2; v <= 20; v++) {
+    await worker2.set(id, `{"v":${v}}`, 60_000)
+    t.equal((await worker1.get(id))?.json, `{"v":${v}}`, `worker 1 sees worker 2's save ${v}`)
+  }
+  const before = (await worker1.get(id))!.expiresAt
+  await worker2.touch(id, 600_000)
+  const after = (await worker1.get(id))!.expiresAt
+  t.ok(after > before + 500_000, `worker 1 sees worker 2's touch (expiry +${after - before} ms)`)
+  // a file put in place by hand (same size as the record, so only the inode tells them apart)
+  const file = path.join(worker1.dir, `${id}.json`)
+  const swapped = `${file}.by-hand`
+  fs.writeFileSync(swapped, encodeRecord('{"v":99}'), { mode: 0o600 })
+  fs.utimesSync(swapped, Date.now() / 1000 + 60, Date.now() / 1000 + 60)
+  fs.renameSync(swapped, file)
+  t.equal((await worker1.get(id))?.json, '{"v":99}', 'a same-size file renamed over the record by hand is read')
+  fs.writeFileSync(swapped, 'garbage')
+  fs.utimesSync(swapped, Date.now() / 1000 + 60, Date.now() / 1000 + 60)
+  fs.renameSync(swapped, file)
+  t.equal(await worker1.get(id), null, 'a corrupt replacement is a miss, not the old pinned copy')
+  t.equal(warnings.length, 1, 'with its one warning')
+  await worker1.set(id, '{"v":100}', 60_000)
+  t.equal((await worker1.get(id))?.json, '{"v":100}')
+  await worker2.destroy(id)
+  t.equal(await worker1.get(id), null, 'worker 1 sees worker 2\'s logout')
+  await worker1.set(id, '{"v":101}', 60_000)
+  t.equal(await worker1.get(id), null, 'and its tombstone refuses worker 1\'s late save')
+})
+
+t.test('pinned reads: descriptors stay bounded and are released by close()', { skip: process.platform !== 'linux' && 'counts /proc/self/fd' }, async (t) => {
+  const openFds = (): number => fs.readdirSync('/proc/self/fd').length
+  const baseline = openFds()
+  const store = new FileSessionStore({ dir: freshDir(), reapIntervalMs: 0 })
+  const other = new FileSessionStore({ dir: store.dir, reapIntervalMs: 0 })
+  t.teardown(() => other.close())
+  const ids = Array.from({ length: 400 }, () => newSessionId())
+  for (const id of ids) await store.set(id, '{"u":1}', 60_000)
+  let wrong = 0
+  for (const id of ids) if ((await store.get(id))?.json !== '{"u":1}') wrong++
+  t.equal(wrong, 0, 'every session read back')
+  const held = openFds() - baseline
+  t.ok(held <= 260, `400 sessions read: ${held} descriptors held (at most 256 pinned records + a few)`)
+  // one session rewritten 200 times by another worker and read after each: no pile-up
+  const hot = ids[ids.length - 1]
+  for (let i = 0; i < 200; i++) {
+    await other.set(hot, `{"i":${i}}`, 60_000)
+    await store.get(hot)
+  }
+  await sleep(50) // releases are not awaited by reads
+  t.ok(openFds() - baseline <= held + 2, `200 replacements by another worker left ${openFds() - baseline - held} more descriptors`)
+  await store.close()
+  await other.close()
+  await sleep(50)
+  t.ok(openFds() - baseline <= 2, `after close(): ${openFds() - baseline} descriptors above the baseline`)
+})
+
 t.test('fsync option: same results', async (t) => {
   const { store } = openStore(t, { fsync: true })
   const id = newSessionId()

@@ -26,6 +26,10 @@
  * unlinks the record; set renames its record into place, THEN checks for a tombstone and removes
  * its own record if one appeared. Whatever the interleaving, either set's rename precedes
  * destroy's unlink, or set's check sees the tombstone.
+ *
+ * Saves of one session in this process are queued: one write at a time, and of the saves that
+ * waited only the newest is written (file/latest-write.ts). A page's parallel requests each save
+ * the whole session; they now land in the order they were made, for one or two renames.
  */
 import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
@@ -33,11 +37,13 @@ import path from 'node:path'
 import { DEFAULT_TOMBSTONE_MS, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
 import { decodeRecord, encodeRecord } from './file/envelope'
 import { prepareDirectory } from './file/dir'
-import { writeAtomic } from './file/atomic'
-import { RECORD_EXT, sessionPaths } from './file/paths'
+import { writeAtomic, writeAtomicKeepOpen } from './file/atomic'
+import { RECORD_EXT, sessionPaths, type SessionPaths } from './file/paths'
 import { reapDirectory, startReaper, type Reaper, type ReapResult } from './reaper'
 import { statOrNull, unlinkIfPresent } from './file/missing-ok'
 import * as fdCalls from './file/fd-calls'
+import { LatestWriteQueue } from './file/latest-write'
+import { PinnedRecords } from './file/pinned'
 
 export interface FileStoreLog { warn (msg: string): void }
 
@@ -54,6 +60,8 @@ export interface FileSessionStoreOptions {
   log?: FileStoreLog
 }
 
+interface RecordWrite { paths: SessionPaths, json: string, ttlMs: number }
+
 const DEFAULT_REAP_INTERVAL_MS = 10 * 60 * 1000
 /** Distinct corrupt ids remembered for "warn once"; beyond that the memory is reset. */
 const MAX_WARNED_IDS = 10_000
@@ -66,6 +74,10 @@ export class FileSessionStore implements SessionRecordStore {
   private readonly log: FileStoreLog | undefined
   private readonly reaper: Reaper | null
   private readonly warnedCorrupt = new Set<string>()
+  /** Overlapping saves of one session in this process: in order, only the newest written (file/latest-write.ts). */
+  /** Descriptors of recently read/written records: a repeated read is one stat (file/pinned.ts). */
+  private readonly pinned: PinnedRecords | null = process.platform === 'win32' ? null : new PinnedRecords()
+  private readonly recordWrites = new LatestWriteQueue<RecordWrite>(async (id, w) => await this.writeRecord(id, w))
   private closed = false
 
   constructor (opts: FileSessionStoreOptions) {
@@ -81,47 +93,25 @@ export class FileSessionStore implements SessionRecordStore {
   async get (id: string): Promise<StoredSession | null> {
     const p = sessionPaths(this.dir, id)
     if (p === null) return null
-    let bytes: Buffer
-    let mtimeMs: number
-    try {
-      // One descriptor for both: the mtime and the bytes belong to the same file even if a
-      // writer renames a new version over the name meanwhile. A short read (truncated file)
-      // fails decodeRecord.
-      const fd = await fdCalls.open(p.record, 'r')
-      try {
-        const st = await fdCalls.fstat(fd)
-        mtimeMs = st.mtimeMs
-        bytes = await fdCalls.readHead(fd, st.size)
-      } finally {
-        await fdCalls.close(fd)
+    if (this.pinned?.has(id) === true) {
+      // Read before: one stat tells whether the copy we hold is still the record (file/pinned.ts).
+      const st = await statOrNull(p.record)
+      if (st === null) {
+        this.pinned.drop(id)
+        return null
       }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-      throw err
+      if (st.mtimeMs <= Date.now()) return null
+      const json = this.pinned.lookup(id, st)
+      if (json !== undefined) return { json, expiresAt: Math.round(st.mtimeMs) }
     }
-    if (mtimeMs <= Date.now()) return null
-    const json = decodeRecord(bytes)
-    if (json === null) {
-      this.warnCorrupt(id, p.record, bytes.length)
-      return null
-    }
-    return { json, expiresAt: Math.round(mtimeMs) }
+    return await this.readRecord(id, p)
   }
 
   async set (id: string, json: string, ttlMs: number): Promise<void> {
-    const p = sessionPaths(this.dir, id)
-    if (p === null) return
+    const paths = sessionPaths(this.dir, id)
+    if (paths === null) return
     if (typeof json !== 'string') throw new TypeError('FileSessionStore.set: json must be a string')
-    // Same rule as the Redis store: a ttl <= 0 (or NaN) ends the session now.
-    if (!(ttlMs > 0)) {
-      await unlinkIfPresent(p.record)
-      return
-    }
-    // The tombstone is checked after the write, not before: a check before could not stop a
-    // destroy that lands right after it anyway, so the check after (removing our own write) is
-    // the guard, and the common case (no logout) costs one stat instead of two.
-    await writeAtomic(p.record, encodeRecord(json), { mtimeMs: Date.now() + ttlMs, fsync: this.fsync })
-    if (await this.isTombstoned(p.tombstone)) await unlinkIfPresent(p.record)
+    await this.recordWrites.submit(id, { paths, json, ttlMs })
   }
 
   async touch (id: string, ttlMs: number): Promise<void> {
@@ -141,6 +131,7 @@ export class FileSessionStore implements SessionRecordStore {
   async destroy (id: string): Promise<void> {
     const p = sessionPaths(this.dir, id)
     if (p === null) return
+    this.pinned?.drop(id)
     // A never-saved id needs no tombstone: logout spam must not fill the directory with them.
     if ((await statOrNull(p.record)) === null) return
     await writeAtomic(p.tombstone, Buffer.alloc(0), { mtimeMs: Date.now() + this.tombstoneMs, fsync: this.fsync })
@@ -173,7 +164,64 @@ export class FileSessionStore implements SessionRecordStore {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.pinned?.close()
     await this.reaper?.stop()
+  }
+
+  private async readRecord (id: string, p: SessionPaths): Promise<StoredSession | null> {
+    let fd: number
+    try {
+      fd = await fdCalls.open(p.record, 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err
+    }
+    let pinned = false
+    try {
+      // One descriptor for both: the mtime and the bytes belong to the same file even if a
+      // writer renames a new version over the name meanwhile. A short read (truncated file)
+      // fails decodeRecord.
+      const st = await fdCalls.fstat(fd)
+      if (st.mtimeMs <= Date.now()) return null
+      const bytes = await fdCalls.readHead(fd, st.size)
+      const json = decodeRecord(bytes)
+      if (json === null) {
+        this.warnCorrupt(id, p.record, bytes.length)
+        return null
+      }
+      if (this.pinned !== null) {
+        this.pinned.pin(id, fd, st, json)
+        pinned = true
+      }
+      return { json, expiresAt: Math.round(st.mtimeMs) }
+    } finally {
+      if (!pinned) await fdCalls.close(fd)
+    }
+  }
+
+  private async writeRecord (id: string, { paths: p, json, ttlMs }: RecordWrite): Promise<void> {
+    // Same rule as the Redis store: a ttl <= 0 (or NaN) ends the session now.
+    if (!(ttlMs > 0)) {
+      this.pinned?.drop(id)
+      await unlinkIfPresent(p.record)
+      return
+    }
+    const record = encodeRecord(json)
+    const opts = { mtimeMs: Date.now() + ttlMs, fsync: this.fsync }
+    if (this.pinned === null) {
+      await writeAtomic(p.record, record, opts)
+    } else {
+      // The next read of this session (the same user's next request) then costs one stat.
+      const written = await writeAtomicKeepOpen(p.record, record, opts)
+      this.pinned.pin(id, written.fd, written.stats, json)
+    }
+    // The tombstone is checked after the write, not before: a check before could not stop a
+    // destroy that lands right after it anyway, so the check after (removing our own write) is
+    // the guard, and the common case (no logout) costs one stat instead of two.
+    if (await this.isTombstoned(p.tombstone)) {
+      this.pinned?.drop(id)
+      await unlinkIfPresent(p.record)
+    }
   }
 
   private async isTombstoned (file: string): Promise<boolean> {

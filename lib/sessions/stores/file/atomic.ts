@@ -17,6 +17,7 @@
  *   (valery-barysok/session-file-store#69); retried a few times there.
  */
 import { randomBytes } from 'node:crypto'
+import type { Stats } from 'node:fs'
 import * as fdCalls from './fd-calls'
 
 export interface AtomicWriteOptions {
@@ -30,22 +31,40 @@ export function tempName (target: string): string {
 }
 
 export async function writeAtomic (target: string, data: Buffer, opts: AtomicWriteOptions): Promise<void> {
+  await replaceFile(target, data, opts, false)
+}
+
+export interface OpenWrittenFile { fd: number, stats: Stats }
+
+/** writeAtomic, leaving the new file's descriptor open for the caller (to pin it; pinned.ts). */
+export async function writeAtomicKeepOpen (target: string, data: Buffer, opts: AtomicWriteOptions): Promise<OpenWrittenFile> {
+  return (await replaceFile(target, data, opts, true))!
+}
+
+async function replaceFile (target: string, data: Buffer, opts: AtomicWriteOptions, keepOpen: boolean): Promise<OpenWrittenFile | null> {
   const tmp = tempName(target)
+  let fd: number | null = null
   let renamed = false
   try {
-    const fd = await fdCalls.open(tmp, 'wx', 0o600)
-    try {
-      if (data.length > 0) await fdCalls.writeAll(fd, data)
-      // After the write: a write would set the mtime to now again.
-      const t = opts.mtimeMs / 1000
-      await fdCalls.futimes(fd, t, t)
-      if (opts.fsync) await fdCalls.fsync(fd)
-    } finally {
-      await fdCalls.close(fd)
+    fd = await fdCalls.open(tmp, 'wx', 0o600)
+    if (data.length > 0) await fdCalls.writeAll(fd, data)
+    // After the write: a write would set the mtime to now again.
+    const t = opts.mtimeMs / 1000
+    const [stats] = await Promise.all([keepOpen ? fdCalls.fstat(fd) : null, fdCalls.futimes(fd, t, t)])
+    if (opts.fsync) await fdCalls.fsync(fd)
+    if (!keepOpen) {
+      const closing = fd
+      fd = null
+      await fdCalls.close(closing)
     }
     await renameWithRetry(tmp, target)
     renamed = true
+    if (fd === null || stats === null) return null
+    const kept = { fd, stats }
+    fd = null
+    return kept
   } finally {
+    if (fd !== null) await fdCalls.close(fd).catch(() => {})
     if (!renamed) await fdCalls.unlink(tmp).catch(() => {})
   }
 }
