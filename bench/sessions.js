@@ -1,7 +1,9 @@
 'use strict'
 // A) Sessions: our plugin (memory, redis, file) against its anchors, in one run, back to back.
 // Every server runs alone in its own child process; autocannon runs here. 50 connections, hot
-// session cookie created beforehand. Routes: GET /rmw (read-modify-write), GET /read (read-only).
+// session cookie created beforehand. Routes: GET /rmw (read-modify-write), GET /read (read-only);
+// then GET /rmw again spread over SPREAD_SESSIONS sessions (round-robin cookies), for reference:
+// it shows what a store does when saves of one session rarely overlap (no target).
 //
 //   node bench/sessions.js            (BENCH_DURATION=5 seconds per measurement, BENCH_WARMUP=1)
 
@@ -12,7 +14,10 @@ const { startRedis, writesBetween } = require('./lib/redis')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'session-server.js')
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50)
-const ROUTES = ['rmw', 'read']
+const ROUTES = ['rmw', 'read', 'rmw-spread']
+const SPREAD_SESSIONS = 50
+const ROUTE_PATH = { rmw: '/rmw', read: '/read', 'rmw-spread': '/rmw' }
+const routeLabel = (route) => route === 'rmw-spread' ? `GET /rmw, ${SPREAD_SESSIONS} sessions` : `GET ${ROUTE_PATH[route]}`
 
 // Contenders of one group run at the same time (idle while another is measured) and are measured
 // in interleaved slices, so drift on a noisy machine hits an "ours" and its anchor alike.
@@ -79,6 +84,23 @@ async function prepareSession (c, port) {
   return headers
 }
 
+// SPREAD_SESSIONS more sessions, and autocannon requests that use their cookies in turn.
+async function spreadRequests (port) {
+  const cookies = []
+  for (let i = 0; i < SPREAD_SESSIONS; i++) {
+    const login = await u.request(port, '/login')
+    const cookie = u.cookieHeader(login.headers['set-cookie'])
+    if (login.status !== 200 || !cookie) throw new Error(`/login ${i + 1} of ${SPREAD_SESSIONS} answered ${login.status} without a cookie`)
+    cookies.push(cookie)
+  }
+  let next = 0
+  return [{
+    method: 'GET',
+    path: ROUTE_PATH['rmw-spread'],
+    setupRequest: (req) => ({ ...req, headers: { ...req.headers, cookie: cookies[next++ % cookies.length] } })
+  }]
+}
+
 function fail (c, err, state) {
   const msg = String(err && err.message).split('\n')[0]
   u.log(`  ${c.name} could not run: ${err && err.message}`)
@@ -113,7 +135,8 @@ async function run () {
             u.log(`sessions: starting ${c.name}`)
             srv = await startContender(c, redis)
             const headers = await prepareSession(c, srv.port)
-            live.push({ c, srv, headers })
+            const spread = c.name === 'bare' ? undefined : await spreadRequests(srv.port)
+            live.push({ c, srv, headers, spread })
           } catch (err) {
             fail(c, err, state)
             if (srv) await u.stopChild(srv.rec)
@@ -122,8 +145,9 @@ async function run () {
         for (const route of ROUTES) {
           const entries = live.filter((l) => !state.errors.has(l.c.name)).map((l) => ({
             key: l.c.name,
-            url: `http://${u.HOST}:${l.srv.port}/${route}`,
-            headers: l.headers,
+            url: `http://${u.HOST}:${l.srv.port}${ROUTE_PATH[route]}`,
+            headers: route === 'rmw-spread' ? undefined : l.headers,
+            requests: route === 'rmw-spread' ? l.spread : undefined,
             // write counting only where there is a store to count (it adds a settle pause per slice)
             before: !(l.c.redis || l.c.file) ? undefined : async () => ({
               stats: l.c.redis ? await redis.commandStats() : null,
@@ -139,14 +163,14 @@ async function run () {
             }
           }))
           if (!entries.length) continue
-          u.log(`sessions: measuring /${route}: ${entries.map((e) => e.key).join(', ')}`)
+          u.log(`sessions: measuring ${routeLabel(route)}: ${entries.map((e) => e.key).join(', ')}`)
           const ms = await u.interleaved(entries, { connections: CONNECTIONS })
           for (const [name, m] of ms) {
             const l = live.find((x) => x.c.name === name)
             if (m.failed) { fail(l.c, m.failed, state); continue }
             const writes = m.extra && m.extra.writes
             const files = m.extra ? m.extra.files : null
-            u.log(`  ${name} /${route}: ${Math.round(m.rps)} rps, p99 ${m.p99} ms, errors ${m.errors}, timeouts ${m.timeouts}, non2xx ${m.non2xx}` +
+            u.log(`  ${name} ${routeLabel(route)}: ${Math.round(m.rps)} rps, p99 ${m.p99} ms, errors ${m.errors}, timeouts ${m.timeouts}, non2xx ${m.non2xx}` +
               (writes ? `, redis writes ${writes.total} ${JSON.stringify(writes.byCommand)} scripts ${writes.scripts} dirty ${writes.dirty}` : '') +
               (files != null ? `, session files modified ${files}` : ''))
             results.push({ c: l.c, route, m, writes, files })
@@ -195,7 +219,7 @@ function find (results, name, route) {
 
 function verdict (r, results) {
   const c = r.c
-  if (!c.ours) return ''
+  if (!c.ours || !target(c, r.route)) return ''
   const anchor = find(results, c.anchor, r.route)
   if (!anchor) return 'no anchor'
   const ratio = r.m.rps / anchor.m.rps
@@ -213,7 +237,8 @@ function verdict (r, results) {
   return misses.length ? `below target (${misses.join('; ')})` : 'ok'
 }
 
-function target (c) {
+function target (c, route) {
+  if (route === 'rmw-spread') return ''
   return {
     'ours-memory': '≥ 0.95× MemoryStore',
     'ours-redis': '≥ 0.95× connect-redis; 0 writes on /read',
@@ -230,12 +255,12 @@ function render (results) {
     }
     const anchor = r.c.anchor ? find(results, r.c.anchor, r.route) : null
     const bare = find(results, 'bare', r.route)
-    const status = [verdict(r, results), target(r.c) && `target ${target(r.c)}`, r.warn,
+    const status = [verdict(r, results), target(r.c, r.route) && `target ${target(r.c, r.route)}`, r.warn,
       !r.c.ours && (r.m.errors || r.m.non2xx) ? `${r.m.errors} errors, ${r.m.non2xx} non-2xx` : '']
       .filter(Boolean).join('; ')
     rows.push([
       r.c.label,
-      `GET /${r.route}`,
+      routeLabel(r.route),
       u.fmtNum(r.m.rps),
       u.fmtNum(r.m.p99, r.m.p99 < 10 ? 1 : 0),
       anchor ? u.fmtRatio(r.m.rps / anchor.m.rps) : '—',
@@ -245,7 +270,7 @@ function render (results) {
     ])
   }
   return [
-    `Sessions: ${CONNECTIONS} connections, hot session cookie, each server in its own process; a contender and its anchor measured in interleaved slices (p99 = mean of the slices').`,
+    `Sessions: ${CONNECTIONS} connections, hot session cookie (the last route: ${SPREAD_SESSIONS} sessions in turn, no target), each server in its own process; a contender and its anchor measured in interleaved slices (p99 = mean of the slices').`,
     '',
     u.mdTable(['contender', 'route', 'rps', 'p99 ms', 'vs anchor', 'vs bare', 'store writes during run', 'target / status'], rows),
     '',

@@ -6,7 +6,7 @@
  *
  * The multi-process case runs test/fixtures/store-writer.js against dist/: build first.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -221,6 +221,17 @@ t.test('pinned reads: descriptors stay bounded and are released by close()', { s
   await other.close()
   await sleep(50)
   t.ok(openFds() - baseline <= 2, `after close(): ${openFds() - baseline} descriptors above the baseline`)
+})
+
+t.test('pinned reads under a small descriptor limit: at most 1/8 of it, all given back when the process runs out', { skip: process.platform !== 'linux' && 'ulimit and /proc' }, async (t) => {
+  const fixture = path.join(__dirname, 'fixtures', 'store-fd-limit.js')
+  const run = spawnSync('bash', ['-c', `ulimit -n 200 && exec "${process.execPath}" "${fixture}" "${freshDir()}"`], { encoding: 'utf8', timeout: 60_000 })
+  t.equal(run.status, 0, run.stderr)
+  const out = JSON.parse(run.stdout)
+  t.equal(out.readBack, 300, 'all 300 sessions read back')
+  t.ok(out.pinned <= 25 + 2, `${out.pinned} descriptors pinned under a limit of 200 (at most 25)`)
+  t.equal(out.duringExhaustion, 'EMFILE', 'with no descriptor left, a save fails (a 503 for that request)')
+  t.equal(out.afterRelease, '{"late":2}', 'the pins were given back: the next save and read work although the app still holds every other descriptor')
 })
 
 t.test('fsync option: same results', async (t) => {

@@ -176,7 +176,7 @@ async function measure (url, { connections = 50, headers, duration = DURATION, w
 // Interleaved measurement of several live servers (drift on a noisy machine hits all alike):
 // one warm-up each, then SLICES rounds, each contender measured DURATION/SLICES seconds per
 // round, order reversed every other round. rps = all requests / all measured time; p99 = mean of
-// the slices' p99. Each entry: { key, url, headers, connections, before?(), after?(state) }.
+// the slices' p99. Each entry: { key, url, headers, requests?, connections, before?(), after?(state) }.
 // Returns Map key → summary (+ extra: whatever after() returned, accumulated by add()).
 const SLICES = Math.max(1, Number(process.env.BENCH_SLICES || 4))
 
@@ -185,7 +185,7 @@ async function interleaved (entries, { connections = 50, duration = DURATION, wa
   for (const e of entries) {
     acc.set(e.key, { total: 0, seconds: 0, errors: 0, timeouts: 0, non2xx: 0, p99s: [], p50s: [], extra: null, failed: null })
     if (warmup > 0) {
-      try { await cannon({ url: e.url, connections: e.connections || connections, headers: e.headers, duration: warmup }) } catch (err) { acc.get(e.key).failed = err }
+      try { await cannon({ url: e.url, connections: e.connections || connections, headers: e.headers, requests: e.requests, duration: warmup }) } catch (err) { acc.get(e.key).failed = err }
     }
   }
   const slice = duration / slices
@@ -196,7 +196,7 @@ async function interleaved (entries, { connections = 50, duration = DURATION, wa
       if (a.failed) continue
       try {
         const state = e.before ? await e.before() : null
-        const r = await cannon({ url: e.url, connections: e.connections || connections, headers: e.headers, duration: slice })
+        const r = await cannon({ url: e.url, connections: e.connections || connections, headers: e.headers, requests: e.requests, duration: slice })
         // requests still in flight when autocannon stopped land in this slice, not the next one's
         if (e.after) await sleep(250)
         const extra = e.after ? await e.after(state) : null

@@ -174,6 +174,7 @@ export class FileSessionStore implements SessionRecordStore {
       fd = await fdCalls.open(p.record, 'r')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      this.releasePinsIfOutOfDescriptors(err)
       throw err
     }
     let pinned = false
@@ -212,7 +213,10 @@ export class FileSessionStore implements SessionRecordStore {
       await writeAtomic(p.record, record, opts)
     } else {
       // The next read of this session (the same user's next request) then costs one stat.
-      const written = await writeAtomicKeepOpen(p.record, record, opts)
+      const written = await writeAtomicKeepOpen(p.record, record, opts).catch((err: unknown) => {
+        this.releasePinsIfOutOfDescriptors(err)
+        throw err
+      })
       this.pinned.pin(id, written.fd, written.stats, json)
     }
     // The tombstone is checked after the write, not before: a check before could not stop a
@@ -222,6 +226,12 @@ export class FileSessionStore implements SessionRecordStore {
       this.pinned?.drop(id)
       await unlinkIfPresent(p.record)
     }
+  }
+
+  /** Pinned descriptors are a cache: when the process runs out, they are the first to go. */
+  private releasePinsIfOutOfDescriptors (err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EMFILE' || code === 'ENFILE') this.pinned?.releaseAll()
   }
 
   private async isTombstoned (file: string): Promise<boolean> {

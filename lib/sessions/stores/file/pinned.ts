@@ -11,8 +11,9 @@
  * that fresh stat, so touches by any worker are seen; a rename or unlink by any worker shows up as
  * another inode or ENOENT, and the record is read again.
  *
- * Costs: up to `max` descriptors per process (Node raises the soft RLIMIT_NOFILE to the hard
- * limit at start), and the blocks of a replaced record stay allocated until its pin is dropped
+ * Costs: up to 256 descriptors per process, fewer under a small RLIMIT_NOFILE (at most 1/8 of it;
+ * Node raises the soft limit to the hard one at start), all given back when an open fails with
+ * EMFILE/ENFILE; and the blocks of a replaced record stay allocated until its pin is dropped
  * (at the next read of that id or on eviction; a few KB each). Not on Windows, where an open file
  * cannot be renamed over.
  */
@@ -21,6 +22,18 @@ import { LRUCache } from 'lru-cache'
 
 /** Descriptors kept per process: the sessions read most recently. */
 export const MAX_PINNED_RECORDS = 256
+/** …but never more than this share of the process's descriptor limit (sockets need them more). */
+const SHARE_OF_FD_LIMIT = 1 / 8
+
+/** MAX_PINNED_RECORDS, lowered under a small RLIMIT_NOFILE (read from /proc; elsewhere the maximum). */
+export function pinnedRecordLimit (limitsFile = '/proc/self/limits'): number {
+  try {
+    const line = fs.readFileSync(limitsFile, 'utf8').split('\n').find((l) => l.startsWith('Max open files'))
+    const soft = Number(line?.split(/\s{2,}/)[1])
+    if (Number.isFinite(soft) && soft > 0) return Math.min(MAX_PINNED_RECORDS, Math.floor(soft * SHARE_OF_FD_LIMIT))
+  } catch {}
+  return MAX_PINNED_RECORDS
+}
 
 interface Pin { fd: number, dev: number, ino: number, size: number, json: string }
 
@@ -28,7 +41,7 @@ export class PinnedRecords {
   private readonly pins: LRUCache<string, Pin>
   private closed = false
 
-  constructor (max = MAX_PINNED_RECORDS) {
+  constructor (max = pinnedRecordLimit()) {
     // Every way out of the cache (eviction, replacement, delete, clear) closes the descriptor, once.
     this.pins = new LRUCache<string, Pin>({ max, dispose: (pin) => { closeQuietly(pin.fd) } })
   }
@@ -62,6 +75,11 @@ export class PinnedRecords {
 
   get size (): number {
     return this.pins.size
+  }
+
+  /** Gives every descriptor back (the process ran out of them: EMFILE). Pins build up again. */
+  releaseAll (): void {
+    this.pins.clear()
   }
 
   close (): void {
