@@ -35,3 +35,21 @@ t.test('a forged or tampered cookie is not remembered', async (t) => {
   t.not(signer.sign(ID), forged)
   t.equal(signer.sign(ID), new Signer([NEW], 'sha256').sign(ID))
 })
+
+t.test('a cookie seen before verifies from memory with the same answer; near misses still fail', async (t) => {
+  const fresh = new Signer([NEW, OLD], 'sha256')
+  const signer = new RememberingSigner([NEW, OLD])
+  const cookie = fresh.sign(ID)
+  t.same(signer.unsign(cookie), { valid: true, renew: false, value: ID }, 'first time: full check')
+  t.same(signer.unsign(cookie), { valid: true, renew: false, value: ID }, 'again: the same answer')
+  const sig = cookie.slice(cookie.lastIndexOf('.') + 1)
+  const flipped = `${ID}.${sig.slice(0, -1)}${sig.endsWith('A') ? 'B' : 'A'}`
+  t.same(signer.unsign(flipped), fresh.unsign(flipped), 'one character off: rejected like a fresh check')
+  t.equal(signer.unsign(flipped).valid, false)
+  t.equal(signer.unsign(`${ID}.${sig}x`).valid, false, 'a longer signature: rejected')
+  t.equal(signer.unsign(`${ID}.`).valid, false, 'no signature: rejected')
+  t.equal(signer.unsign(`${ID}x.${sig}`).valid, false, 'the remembered signature on another id: rejected')
+  const oldCookie = new Signer([OLD], 'sha256').sign(ID)
+  t.same(signer.unsign(oldCookie), fresh.unsign(oldCookie), 'an old-secret cookie of a remembered id: still valid and flagged for renewal')
+  t.equal(signer.unsign(oldCookie).renew, true, '…every time')
+})

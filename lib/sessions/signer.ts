@@ -7,7 +7,13 @@
  * HMAC is deterministic: a cookie that verified with the signing secret (`renew: false`) IS
  * sign(id), so sign(id) can return it. A cookie signed with an older secret is not remembered
  * (sign must produce the new signature: that is how rotation re-signs cookies).
+ *
+ * The same memory answers unsign for a cookie seen before (a browser sends the same cookie with
+ * every request): byte-for-byte the cookie that verified, compared in constant time, is valid
+ * again without another HMAC. Only cookies that verified are remembered, the secrets never change
+ * in a process, and a forged signature still goes through the full check.
  */
+import { timingSafeEqual } from 'node:crypto'
 import { Signer } from '@fastify/cookie'
 
 /** Ids remembered at most; the memory is dropped and refilled beyond it. */
@@ -26,6 +32,12 @@ export class RememberingSigner {
   }
 
   unsign (signedValue: string): { valid: boolean, renew: boolean, value: string | null } {
+    const dot = typeof signedValue === 'string' ? signedValue.lastIndexOf('.') : -1
+    if (dot > 0) {
+      const value = signedValue.slice(0, dot)
+      const remembered = this.verified.get(value)
+      if (remembered !== undefined && sameBytes(remembered, signedValue)) return { valid: true, renew: false, value }
+    }
     const result = this.signer.unsign(signedValue)
     if (result.valid && !result.renew && result.value !== null) {
       if (this.verified.size >= MAX_REMEMBERED) this.verified.clear()
@@ -33,4 +45,11 @@ export class RememberingSigner {
     }
     return result
   }
+}
+
+/** Constant-time equality: how much of a guessed signature matches must not show in the timing. */
+function sameBytes (a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
 }
