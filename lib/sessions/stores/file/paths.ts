@@ -4,8 +4,8 @@
  * The id is validated with isValidSessionId BEFORE any path is built (pitfall 8: session-file-store
  * did `path.join(dir, id + '.json')`, so `get('../x')` read and `destroy('../x')` deleted a file
  * outside its directory, research §4.1; precedent gorilla/sessions#275). The allow-list alone
- * already excludes `/`, `\`, `.` and NUL; the path.resolve containment check is a second, independent
- * guard in case the allow-list is ever widened.
+ * already excludes `/`, `\`, `.` and NUL; the containment check is a second, independent guard in
+ * case the allow-list is ever widened.
  */
 import path from 'node:path'
 import { isValidSessionId } from '../types'
@@ -28,12 +28,11 @@ export const TEMP_NAME = /^(?:[A-Za-z0-9_-]{16,128}\.(?:json|gone)|\.check)\.\d+
 /** `null` when the id must not reach the filesystem. `dir` must already be absolute (resolved). */
 export function sessionPaths (dir: string, id: unknown): SessionPaths | null {
   if (!isValidSessionId(id)) return null
-  const record = path.resolve(dir, id + RECORD_EXT)
-  const tombstone = path.resolve(dir, id + TOMBSTONE_EXT)
-  if (!isDirectChild(dir, record) || !isDirectChild(dir, tombstone)) return null
-  return { record, tombstone }
-}
-
-function isDirectChild (dir: string, file: string): boolean {
-  return path.dirname(file) === dir
+  // Concatenation, not path.resolve (this runs for every store call): the allow-list admits no
+  // separator, dot or NUL. The dirname check stays as the independent second guard: dirname does
+  // not normalise, so an id with '/' or '..' in it would not have `dir` as its dirname.
+  const base = (dir.endsWith(path.sep) ? dir : dir + path.sep) + id
+  const record = base + RECORD_EXT
+  if (path.dirname(record) !== dir) return null
+  return { record, tombstone: base + TOMBSTONE_EXT }
 }
