@@ -14,6 +14,7 @@ import t, { type Test } from 'tap'
 import { FileSessionStore, type FileSessionStoreOptions } from '../lib/sessions/stores/file'
 import { reapDirectory } from '../lib/sessions/stores/reaper'
 import { encodeRecord, decodeRecord } from '../lib/sessions/stores/file/envelope'
+import { SHARD_NAMES, sessionPaths } from '../lib/sessions/stores/file/paths'
 import { newSessionId } from './helpers/store-contract'
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'store-file-'))
@@ -22,6 +23,14 @@ let dirs = 0
 const freshDir = (): string => path.join(root, `d${dirs++}`)
 const mode = (p: string): number => fs.statSync(p).mode & 0o777
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+const recordFile = (dir: string, id: string): string => sessionPaths(dir, id)!.record
+const tombstoneFile = (dir: string, id: string): string => sessionPaths(dir, id)!.tombstone
+/** Every file (not directory) under `dir`, as paths relative to it, sorted. */
+function filesUnder (dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .filter((rel) => !fs.statSync(path.join(dir, rel)).isDirectory())
+    .sort()
+}
 
 function openStore (t: Test, opts: Partial<FileSessionStoreOptions> = {}): { store: FileSessionStore, warnings: string[] } {
   const warnings: string[] = []
@@ -38,9 +47,10 @@ t.test('directory 0700 and files 0600 even under umask 022', async (t) => {
   t.equal(mode(dir).toString(8), '700', 'directory created 0700')
   const id = newSessionId()
   await store.set(id, '{"secret":"token"}', 60_000)
-  t.equal(mode(path.join(dir, `${id}.json`)).toString(8), '600', 'session file 0600')
+  t.same(SHARD_NAMES.map((s) => mode(path.join(dir, s)).toString(8)), SHARD_NAMES.map(() => '700'), 'its 16 shard directories too')
+  t.equal(mode(recordFile(dir, id)).toString(8), '600', 'session file 0600')
   await store.destroy(id)
-  t.equal(mode(path.join(dir, `${id}.gone`)).toString(8), '600', 'tombstone 0600')
+  t.equal(mode(tombstoneFile(dir, id)).toString(8), '600', 'tombstone 0600')
   t.same(warnings, [], 'no warning for a directory we created')
 })
 
@@ -79,7 +89,7 @@ t.test('traversal ids never touch the filesystem', async (t) => {
   t.equal(fs.readFileSync(sentinel, 'utf8'), 'fps1 9\n{"own":1}', 'file next to the store dir: not deleted, not overwritten')
   t.equal(fs.readFileSync(absolute + '.json', 'utf8'), 'fps1 9\n{"own":2}', 'absolute-path target untouched')
   t.same(fs.readdirSync(base).sort(), before, 'no file created outside the store directory')
-  t.same(fs.readdirSync(dir), [], 'and none inside it either')
+  t.same(filesUnder(dir), [], 'and none inside it either')
 })
 
 t.test('a corrupt or truncated file is a miss with exactly one warning, and a later set repairs it', async (t) => {
@@ -95,7 +105,7 @@ t.test('a corrupt or truncated file is a miss with exactly one warning, and a la
     [foreign, '{"cookie":{},"__lastAccess":1}'] // session-file-store's own format
   ]
   for (const [id, content] of files) {
-    const file = path.join(store.dir, `${id}.json`)
+    const file = recordFile(store.dir, id)
     fs.writeFileSync(file, content)
     fs.utimesSync(file, future, future)
   }
@@ -114,7 +124,7 @@ t.test('a record keeps its metadata out of the session: the file is header + the
   const id = newSessionId()
   const json = '{"user":"alice"}'
   await store.set(id, json, 60_000)
-  const file = path.join(store.dir, `${id}.json`)
+  const file = recordFile(store.dir, id)
   t.equal(decodeRecord(fs.readFileSync(file)), json, 'data in the file is exactly the JSON')
   const got = await store.get(id)
   t.ok(Math.abs(fs.statSync(file).mtimeMs - (got?.expiresAt ?? 0)) < 2, 'expiresAt is the file mtime')
@@ -142,7 +152,7 @@ t.test('overlapping saves of one session (a page\'s parallel requests): the last
   await store.set(id, JSON.stringify({ n: 0 }), 60_000)
   // inotify: one "rename" event naming the record per temp file renamed over it
   let renames = 0
-  const watcher = fs.watch(store.dir, (event, name) => { if (event === 'rename' && name === `${id}.json`) renames++ })
+  const watcher = fs.watch(path.dirname(recordFile(store.dir, id)), (event, name) => { if (event === 'rename' && name === `${id}.json`) renames++ })
   t.teardown(() => watcher.close())
   const SAVES = 40
   const seenAfter: number[] = []
@@ -177,7 +187,7 @@ t.test('pinned reads: another worker\'s save, touch, destroy and a corrupt repla
   const after = (await worker1.get(id))!.expiresAt
   t.ok(after > before + 500_000, `worker 1 sees worker 2's touch (expiry +${after - before} ms)`)
   // a file put in place by hand (same size as the record, so only the inode tells them apart)
-  const file = path.join(worker1.dir, `${id}.json`)
+  const file = recordFile(worker1.dir, id)
   const swapped = `${file}.by-hand`
   fs.writeFileSync(swapped, encodeRecord('{"v":99}'), { mode: 0o600 })
   fs.utimesSync(swapped, Date.now() / 1000 + 60, Date.now() / 1000 + 60)
@@ -234,6 +244,22 @@ t.test('pinned reads under a small descriptor limit: at most 1/8 of it, all give
   t.equal(out.afterRelease, '{"late":2}', 'the pins were given back: the next save and read work although the app still holds every other descriptor')
 })
 
+t.test('records are spread over 16 shard directories; a shard removed by hand comes back with the next save', async (t) => {
+  const { store } = openStore(t)
+  const ids = Array.from({ length: 800 }, () => newSessionId())
+  await Promise.all(ids.map(async (id) => await store.set(id, '{"s":1}', 60_000)))
+  const perShard = SHARD_NAMES.map((s) => fs.readdirSync(path.join(store.dir, s)).length)
+  t.equal(perShard.reduce((a, b) => a + b, 0), 800, 'every record is in a shard')
+  t.ok(Math.min(...perShard) >= 25 && Math.max(...perShard) <= 100, `each shard holds about 1/16 of them: ${perShard.join(' ')}`)
+  const id = ids[0]
+  const shard = path.dirname(recordFile(store.dir, id))
+  fs.rmSync(shard, { recursive: true })
+  t.equal(await store.get(id), null, 'its sessions are gone with it (a miss, no error)')
+  await store.set(id, '{"s":2}', 60_000)
+  t.equal((await store.get(id))?.json, '{"s":2}', 'the next save recreates the shard')
+  t.equal(mode(shard).toString(8), '700', '0700')
+})
+
 t.test('fsync option: same results', async (t) => {
   const { store } = openStore(t, { fsync: true })
   const id = newSessionId()
@@ -261,8 +287,8 @@ t.test('reaper: removes expired records, lapsed tombstones and orphaned temps; k
   await store.set(live, '{"l":1}', 3_600_000)
   await store.set(destroyed, '{"d":1}', 60_000)
   await store.destroy(destroyed)
-  const orphan = `${newSessionId()}.json.4242.0123abcd.tmp`
-  fs.writeFileSync(path.join(dir, orphan), 'half a wri')
+  const orphanId = newSessionId()
+  fs.writeFileSync(`${recordFile(dir, orphanId)}.4242.0123abcd.tmp`, 'half a wri')
   fs.writeFileSync(path.join(dir, 'README.txt'), 'not ours')
   await sleep(250)
 
@@ -274,7 +300,7 @@ t.test('reaper: removes expired records, lapsed tombstones and orphaned temps; k
 
   const later = await reapDirectory(dir, { now: Date.now() + 61_000 })
   t.equal(later.temps, 1, 'the orphaned temp file, a minute later, is removed')
-  t.same(fs.readdirSync(dir).sort(), ['README.txt', `${live}.json`].sort(), 'live record and foreign file stay')
+  t.same(filesUnder(dir), ['README.txt', path.relative(dir, recordFile(dir, live))].sort(), 'live record and foreign file stay')
   t.equal((await store.get(live))?.json, '{"l":1}', 'live session still readable')
 })
 
@@ -290,14 +316,15 @@ t.test('reaper: several reapers on one directory at once (cluster workers) agree
   const results = await Promise.all([reapDirectory(store.dir), reapDirectory(store.dir, { concurrency: 4 }), store.reap(), other.reap()])
   t.same(results.map((r) => r?.errors), [0, 0, 0, 0], 'no reaper saw an error')
   t.equal(results.reduce((sum, r) => sum + (r?.expired ?? 0), 0), n, `each of the ${n} expired files removed exactly once between them`)
-  t.same(fs.readdirSync(store.dir).filter((f) => f.endsWith('.json')), [`${live}.json`], 'only the live record is left')
+  t.same(filesUnder(store.dir).filter((f) => f.endsWith('.json')), [path.relative(store.dir, recordFile(store.dir, live))], 'only the live record is left')
 })
 
 t.test('the reaper timer runs by itself and is unref\'d', async (t) => {
   const { store } = openStore(t, { reapIntervalMs: 200 })
   const id = newSessionId()
   await store.set(id, '{"e":1}', 50)
-  const file = path.join(store.dir, `${id}.json`)
+  const file = recordFile(store.dir, id)
+  t.ok(fs.existsSync(file), 'the record was written')
   const deadline = Date.now() + 5000
   while (fs.existsSync(file) && Date.now() < deadline) await sleep(50)
   t.notOk(fs.existsSync(file), 'expired file removed by the timer without a call')
@@ -344,7 +371,7 @@ t.test('4 processes × 300 concurrent writes of 1–64 KB on 20 shared ids: ever
   }
   t.ok(hits > 100, `reads did hit records while others wrote (${hits})`)
   t.comment(`${sets} sets and ${hits} checked reads across 4 processes in ${elapsed} ms`)
-  const names = fs.readdirSync(dir)
+  const names = filesUnder(dir)
   t.same(names.filter((n) => n.endsWith('.tmp')), [], 'no temp file left behind')
   const records = names.filter((n) => n.endsWith('.json'))
   t.equal(records.length, 20, 'one file per id')

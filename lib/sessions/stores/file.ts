@@ -2,11 +2,13 @@
  * The file session store: one file per session, shared by every worker of one host
  * (single host only — a shared network filesystem's rename semantics are not verified, pitfall 14).
  *
- * Layout in `dir` (0700, files 0600):
- *   <id>.json   the record: `fps1 <bytes>\n<session JSON>` (file/envelope.ts)
- *   <id>.gone   tombstone left by destroy(), empty
- *   *.tmp       in-flight atomic writes (file/atomic.ts)
- *   .reaped     stamp of the last reaper pass (reaper.ts)
+ * Layout in `dir` (0700 like its subdirectories, files 0600):
+ *   <s>/<id>.json   the record: `fps1 <bytes>\n<session JSON>` (file/envelope.ts); <s> is one of
+ *                   16 shards `0`…`f` picked by a hash of the id (file/paths.ts: one directory
+ *                   lock per shard instead of one for all writes)
+ *   <s>/<id>.gone   tombstone left by destroy(), empty
+ *   <s>/*.tmp       in-flight atomic writes (file/atomic.ts)
+ *   .reaped         stamp of the last reaper pass (reaper.ts)
  *
  * Expiry = the file's mtime. A record is written with mtime = expiresAt (utimes on the temp file
  * before its rename), so

@@ -15,7 +15,7 @@
  */
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import { OWNED_NAME, TEMP_NAME } from './file/paths'
+import { OWNED_NAME, SHARD_NAMES, TEMP_NAME } from './file/paths'
 import { unlinkIfPresent } from './file/missing-ok'
 
 export interface ReapOptions {
@@ -39,17 +39,16 @@ export async function reapDirectory (dir: string, opts: ReapOptions = {}): Promi
   const now = opts.now ?? Date.now()
   const tempMaxAgeMs = opts.tempMaxAgeMs ?? 60_000
   const result: ReapResult = { scanned: 0, expired: 0, tombstones: 0, temps: 0, errors: 0 }
-  let names: string[]
+  let work: string[]
   try {
-    names = await fsp.readdir(dir)
+    work = await reapableFiles(dir)
   } catch {
     result.errors++
     return result
   }
-  const work = names.filter((n) => OWNED_NAME.test(n) || TEMP_NAME.test(n))
   result.scanned = work.length
-  await forEachLimited(work, opts.concurrency ?? 16, async (name) => {
-    const file = path.join(dir, name)
+  await forEachLimited(work, opts.concurrency ?? 16, async (file) => {
+    const name = path.basename(file)
     try {
       const st = await fsp.stat(file)
       if (TEMP_NAME.test(name)) {
@@ -71,7 +70,24 @@ export async function reapDirectory (dir: string, opts: ReapOptions = {}): Promi
   return result
 }
 
-/** true when we removed it, false when someone else (another worker's reaper) was faster. */
+/**
+ * The store's files: in the shard subdirectories (paths.ts), and at the top (the check() probe's
+ * temp files, records of a layout without shards).
+ */
+async function reapableFiles (dir: string): Promise<string[]> {
+  const ours = (d: string, names: string[]): string[] =>
+    names.filter((n) => OWNED_NAME.test(n) || TEMP_NAME.test(n)).map((n) => path.join(d, n))
+  const files = ours(dir, await fsp.readdir(dir))
+  for (const shard of SHARD_NAMES) {
+    const d = path.join(dir, shard)
+    const names = await fsp.readdir(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return []
+      throw err
+    })
+    files.push(...ours(d, names))
+  }
+  return files
+}
 
 async function forEachLimited<T> (items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0

@@ -18,6 +18,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Stats } from 'node:fs'
+import path from 'node:path'
 import * as fdCalls from './fd-calls'
 
 export interface AtomicWriteOptions {
@@ -46,7 +47,7 @@ async function replaceFile (target: string, data: Buffer, opts: AtomicWriteOptio
   let fd: number | null = null
   let renamed = false
   try {
-    fd = await fdCalls.open(tmp, 'wx', 0o600)
+    fd = await openExclusive(tmp)
     if (data.length > 0) await fdCalls.writeAll(fd, data)
     // After the write: a write would set the mtime to now again.
     const t = opts.mtimeMs / 1000
@@ -66,6 +67,17 @@ async function replaceFile (target: string, data: Buffer, opts: AtomicWriteOptio
   } finally {
     if (fd !== null) await fdCalls.close(fd).catch(() => {})
     if (!renamed) await fdCalls.unlink(tmp).catch(() => {})
+  }
+}
+
+/** Creates `file` 0600; if its directory is gone (a shard removed by hand), creates that once. */
+async function openExclusive (file: string): Promise<number> {
+  try {
+    return await fdCalls.open(file, 'wx', 0o600)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    await fdCalls.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
+    return await fdCalls.open(file, 'wx', 0o600)
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { SHARD_NAMES } from './paths'
 
 export interface DirLog { warn (msg: string): void }
 
@@ -28,5 +29,8 @@ export function prepareDirectory (dir: string, log: DirLog | undefined): string 
     log?.warn(`session directory ${abs} had permissions ${(st.mode & 0o777).toString(8).padStart(4, '0')}; tightened to 0700 (sessions are readable by their owner only)`)
   }
   fs.accessSync(abs, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK)
+  // The shard subdirectories (paths.ts). A shard removed later is created again by the next write
+  // into it (atomic.ts).
+  for (const shard of SHARD_NAMES) fs.mkdirSync(path.join(abs, shard), { recursive: true, mode: 0o700 })
   return abs
 }

@@ -11,14 +11,32 @@ import path from 'node:path'
 import { isValidSessionId } from '../types'
 
 export interface SessionPaths {
-  /** `<dir>/<id>.json`: the record; its mtime is the expiry (see file.ts). */
+  /** `<dir>/<shard>/<id>.json`: the record; its mtime is the expiry (see file.ts). */
   record: string
-  /** `<dir>/<id>.gone`: the tombstone left by destroy; its mtime is when it lapses. */
+  /** `<dir>/<shard>/<id>.gone`: the tombstone left by destroy; its mtime is when it lapses. */
   tombstone: string
 }
 
 export const RECORD_EXT = '.json'
 export const TOMBSTONE_EXT = '.gone'
+
+/**
+ * Records live in 16 subdirectories `0`…`f` of the store directory, picked by a hash of the id.
+ *
+ * Why: every record write ends with a rename over the old file, and a rename holds its
+ * directory's lock; on ext4 that includes flushing the new file's data (auto_da_alloc), so with
+ * one flat directory all writes of all workers queued on one lock (measured: 3.5k writes/s and
+ * ~330 us of CPU per write with 50 writers on 200 sessions, 6-8k/s and ~190-250 us in 16 shards).
+ * The hash must never change: a record in another shard is a lost session.
+ */
+export const SHARD_NAMES: readonly string[] = Array.from({ length: 16 }, (_, i) => i.toString(16))
+
+/** FNV-1a over the id's characters: cheap, stable across processes and versions, well spread. */
+export function shardOf (id: string): string {
+  let h = 0x811c9dc5
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193)
+  return SHARD_NAMES[(h >>> 0) & 15]
+}
 
 /** Names the store writes: `<id>.json`, `<id>.gone`. Anything else in the directory is left alone. */
 export const OWNED_NAME = /^[A-Za-z0-9_-]{16,128}\.(json|gone)$/
@@ -30,9 +48,10 @@ export function sessionPaths (dir: string, id: unknown): SessionPaths | null {
   if (!isValidSessionId(id)) return null
   // Concatenation, not path.resolve (this runs for every store call): the allow-list admits no
   // separator, dot or NUL. The dirname check stays as the independent second guard: dirname does
-  // not normalise, so an id with '/' or '..' in it would not have `dir` as its dirname.
-  const base = (dir.endsWith(path.sep) ? dir : dir + path.sep) + id
+  // not normalise, so an id with '/' or '..' in it would not have the shard as its dirname.
+  const shard = (dir.endsWith(path.sep) ? dir : dir + path.sep) + shardOf(id)
+  const base = shard + path.sep + id
   const record = base + RECORD_EXT
-  if (path.dirname(record) !== dir) return null
+  if (path.dirname(record) !== shard) return null
   return { record, tombstone: base + TOMBSTONE_EXT }
 }
