@@ -387,6 +387,11 @@ export class Supervisor {
       case 'metrics':
         this.metrics?.answer(rec.pid, m.id, m.metrics)
         return // an answer to a scrape changes nothing the loop decides
+      case 'drained':
+        // In order behind the worker's own "listener closed" message: node:cluster has already
+        // stopped handing it connections, and any it handed before travel ahead of this answer.
+        if (rec.worker.isConnected()) rec.worker.send({ prodserver: 1, type: 'farewell' } satisfies PrimaryMessage)
+        return
     }
     this.wake()
   }

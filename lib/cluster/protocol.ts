@@ -29,16 +29,19 @@ export type WorkerMessage =
   | { prodserver: 1, type: 'heartbeat', requests: number }
   | { prodserver: 1, type: 'recycle', requests: number, limit: number }
   | { prodserver: 1, type: 'metrics', id: number, metrics: MetricsJSON }
+  | { prodserver: 1, type: 'drained' }
 
 /**
  * drain: `unreadyMs` = readiness fails this long before the drain (shutdown only, not rotations:
  * while one worker is replaced the others keep the instance ready).
  * metrics: one scrape of the metrics port (prom-client's own `prom-client:getMetricsReq` messages
  * carry no `prodserver` tag, so an app using AggregatorRegistry itself is left alone).
+ * farewell: the answer to a worker's `drained`; the worker exits once it has it (worker.ts).
  */
 export type PrimaryMessage =
   | { prodserver: 1, type: 'drain', unreadyMs?: number }
   | { prodserver: 1, type: 'metrics', id: number }
+  | { prodserver: 1, type: 'farewell' }
 
 export function isProtocolMessage<M extends { type: string }> (m: unknown): m is M {
   return typeof m === 'object' && m !== null && (m as Record<string, unknown>)[TAG] === 1 &&

@@ -29,6 +29,8 @@ function send (message: Body<WorkerMessage>): Promise<void> {
 }
 
 const ignore = (): void => {}
+/** How long a drained worker waits for the primary's farewell before exiting anyway. */
+const FAREWELL_TIMEOUT_MS = 2000
 
 export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHandle> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, ignore)
@@ -43,11 +45,37 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
     if (server === undefined) process.exit(0)
     const running = server
     return running.drain(plan.supervisor.gracefulTimeoutMs, unreadyMs)
-      .then(async () => { await sendFinalMetrics(running); process.exit(0) }, () => process.exit(1))
+      .then(async () => {
+        await sendFinalMetrics(running)
+        await farewell()
+        process.exit(0)
+      }, () => process.exit(1))
+  }
+  let onFarewell: (() => void) | null = null
+  /**
+   * Exiting right after the drain can strand a client: node:cluster's primary may have handed this
+   * worker a new connection just before it learnt that our listener closed, and if we exit before
+   * reading that message the primary keeps the socket forever (it re-routes a connection only when
+   * the worker answers "not accepted"). So: say `drained` and wait for the primary's `farewell`.
+   * The channel is ordered both ways, so every hand-off sent to us comes before the farewell and
+   * is answered (and re-routed) by node:cluster before we exit. Bounded: a gone primary cannot
+   * keep us.
+   */
+  const farewell = async (): Promise<void> => {
+    if (process.send === undefined || !process.connected) return
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(timer); process.off('disconnect', done); resolve() }
+      const timer = setTimeout(done, FAREWELL_TIMEOUT_MS)
+      onFarewell = done
+      process.once('disconnect', done)
+      void send({ type: 'drained' })
+    })
   }
   process.on('message', (m: unknown) => {
     if (!isProtocolMessage<PrimaryMessage>(m)) return
-    if (m.type === 'drain') {
+    if (m.type === 'farewell') {
+      onFarewell?.()
+    } else if (m.type === 'drain') {
       unreadyMs = m.unreadyMs ?? 0
       void drainAndExit()
     } else if (m.type === 'metrics') {
