@@ -76,9 +76,9 @@ export class FileSessionStore implements SessionRecordStore {
   private readonly log: FileStoreLog | undefined
   private readonly reaper: Reaper | null
   private readonly warnedCorrupt = new Set<string>()
-  /** Overlapping saves of one session in this process: in order, only the newest written (file/latest-write.ts). */
   /** Descriptors of recently read/written records: a repeated read is one stat (file/pinned.ts). */
   private readonly pinned: PinnedRecords | null = process.platform === 'win32' ? null : new PinnedRecords()
+  /** Overlapping saves of one session in this process: in order, only the newest written (file/latest-write.ts). */
   private readonly recordWrites = new LatestWriteQueue<RecordWrite>(async (id, w) => await this.writeRecord(id, w))
   private closed = false
 

@@ -51,7 +51,12 @@ async function replaceFile (target: string, data: Buffer, opts: AtomicWriteOptio
     if (data.length > 0) await fdCalls.writeAll(fd, data)
     // After the write: a write would set the mtime to now again.
     const t = opts.mtimeMs / 1000
-    const [stats] = await Promise.all([keepOpen ? fdCalls.fstat(fd) : null, fdCalls.futimes(fd, t, t)])
+    // Both settle before anything else happens to fd: closing it under a call still in flight
+    // could let that call hit whatever file reuses the descriptor number.
+    const [statting, timing] = await Promise.allSettled([keepOpen ? fdCalls.fstat(fd) : null, fdCalls.futimes(fd, t, t)])
+    if (statting.status === 'rejected') throw statting.reason
+    if (timing.status === 'rejected') throw timing.reason
+    const stats = statting.value
     if (opts.fsync) await fdCalls.fsync(fd)
     if (!keepOpen) {
       const closing = fd
