@@ -191,7 +191,6 @@ function installExitHook (): void {
   })
 }
 
-
 /**
  * One private redis-server for a whole test file, and a plain client to look at its keys: started
  * before the file's first test, stopped after its last.

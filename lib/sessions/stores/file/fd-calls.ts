@@ -8,7 +8,8 @@
  * its own request, never the event loop (synchronous calls would cost 66 µs, but freeze every
  * request of the worker while the disk stalls).
  *
- * A raw descriptor has no garbage-collection safety net: callers close it in `finally`.
+ * A raw descriptor has no garbage-collection safety net: callers close it in `finally`, or hand
+ * it to PinnedRecords (pinned.ts), which closes it exactly once when the pin goes.
  */
 import fs from 'node:fs'
 import { promisify } from 'node:util'

@@ -73,10 +73,6 @@ export class PinnedRecords {
     this.pins.delete(id)
   }
 
-  get size (): number {
-    return this.pins.size
-  }
-
   /** Gives every descriptor back (the process ran out of them: EMFILE). Pins build up again. */
   releaseAll (): void {
     this.pins.clear()

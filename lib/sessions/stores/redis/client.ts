@@ -390,7 +390,6 @@ function withoutDb (o: RedisOptions): RedisOptions {
   return rest
 }
 
-/** Node's TLS verification failures (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID…). */
 /**
  * For Sentinel and Cluster clients with TLS on: ioredis reports a TLS failure of a sentinel
  * connection only as "Connection is closed", and one of the Cluster's slot-loading connection not
@@ -413,6 +412,7 @@ function tlsHandshakeError (address: RedisAddress, options: { ca?: Buffer | stri
   })
 }
 
+/** Node's TLS verification failures (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID…). */
 function isCertificateError (err: Error): boolean {
   const code = (err as { code?: unknown }).code
   return typeof code === 'string' && /CERT|SELF_SIGNED|ERR_TLS_|UNABLE_TO_(GET|VERIFY)/.test(code)
