@@ -141,16 +141,16 @@ export class RedisSessionStore implements SessionRecordStore {
    * Cluster-safe and keyPrefix-aware (research L3/L4, pitfall 4): SCAN runs on every master
    * (`cluster.nodes('master')`), the MATCH pattern carries the client's keyPrefix (ioredis does not
    * add it to patterns) and results are stripped of it. Tombstones are not sessions: a GETRANGE of
-   * the first byte per key tells them apart ('!' can never start JSON) without reading whole
-   * sessions. Every SCAN page and every batch is one bounded operation (timeout + breaker).
+   * the first TOMBSTONE.length + 1 bytes per key tells them apart (a session is a JSON object, longer
+   * than the tombstone and starting with '{') without reading whole sessions. Every SCAN page and every batch is one bounded operation (timeout + breaker).
    * A Cluster failover or resharding during the scan can miss or repeat keys (SCAN's guarantee is
    * per node).
    */
   async ids (): Promise<string[]> {
     const ids: string[] = []
     await this.scanEach(async (batch) => {
-      const heads = await this.run('redis ids', () => Promise.all(batch.map((id) => this.handle.client.getrange(this.prefix + id, 0, 0))))
-      batch.forEach((id, i) => { if (heads[i] !== '' && heads[i] !== TOMBSTONE[0]) ids.push(id) })
+      const heads = await this.run('redis ids', () => Promise.all(batch.map((id) => this.handle.client.getrange(this.prefix + id, 0, TOMBSTONE.length))))
+      batch.forEach((id, i) => { if (heads[i] !== '' && heads[i] !== TOMBSTONE) ids.push(id) })
     })
     return ids
   }

@@ -11,10 +11,18 @@ import { createHash } from 'node:crypto'
 import type { RedisClient } from './client'
 
 /**
- * Value of a destroyed id. Session data is JSON text, which can never start with '!', so the marker
- * cannot collide with a real session.
+ * Value of a destroyed id — the one definition of the tombstone format, for every script here
+ * (each compares the stored value with this, passed as an ARGV) and for ids().
+ *
+ * It is the JSON text `null`: a session is always a JSON object (`{…}`), so it cannot collide with
+ * one, and every express-session-style reader of the same keys decodes it to "no session" —
+ * connect-redis's get (`if (!data)`, then JSON.parse → null), hand-written stores that JSON.parse
+ * whatever GET returned, express-session and @fastify/session (`if (!session)` → a new session).
+ * So rolling back to @fastify/session + connect-redis, or running both during a deploy, never
+ * answers 5xx on a cookie we logged out (test/sessions-migration.test.ts). The former marker
+ * `!destroyed` made those readers throw "Unexpected token '!'" (a 500).
  */
-export const TOMBSTONE = '!destroyed'
+export const TOMBSTONE = 'null'
 
 export class LuaScript {
   readonly sha: string
