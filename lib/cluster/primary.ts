@@ -22,9 +22,12 @@ import type { LauncherLog } from './log'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, WORKER_ENV, type PrimaryMessage, type WorkerMessage } from './protocol'
 import { SupervisorMetrics, type RestartReason } from '../ops/supervisor-metrics'
 import { startMetricsServer, type MetricsEndpoint } from '../ops/metrics-server'
+import { MemoryWatch, roundMb, type MemoryReading } from './memory-watch'
+import { exitCause, type Verdict } from './memory-budget'
+import type { HeapUse } from '../system/process-memory'
 
 type WorkerState = 'booting' | 'ready' | 'draining'
-type RotationReason = 'reload' | 'recycle'
+type RotationReason = 'reload' | 'recycle' | 'memory'
 type QueuedSignal = 'SIGHUP' | 'SIGTERM' | 'SIGINT' | 'SIGTTIN' | 'SIGTTOU'
 const HANDLED_SIGNALS: QueuedSignal[] = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGTTIN', 'SIGTTOU']
 
@@ -46,6 +49,8 @@ interface WorkerRecord {
   /** False until the worker's first message: it has not reached our code yet. */
   heard: boolean
   requests: number
+  /** The latest heap figures from its heartbeat (memory budget, status). */
+  heap?: HeapUse
   drainReason?: string
   killTimer?: NodeJS.Timeout
   bootError?: { message: string, stack?: string }
@@ -105,6 +110,7 @@ export class Supervisor {
   private stopped?: Promise<void>
   private metrics?: SupervisorMetrics
   private metricsEndpoint?: MetricsEndpoint
+  private readonly memory: MemoryWatch
 
   constructor (options: PrimaryOptions) {
     this.plan = options.plan
@@ -113,6 +119,9 @@ export class Supervisor {
     this.target = Math.max(1, options.plan.workers)
     this.workerEnv = { ...options.workerEnv }
     this.adoptSessionSecret()
+    // Ready workers only: a booting one is still loading code, a draining one is on its way out.
+    const watched = (): Array<{ pid: number, heap?: HeapUse }> => [...this.workers.values()].filter((rec) => rec.state === 'ready')
+    this.memory = new MemoryWatch(this.plan.memory, watched, (pid, verdict, reading) => this.overMemoryBudget(pid, verdict, reading))
   }
 
   /** metrics-port: Prometheus text for the whole server, every worker's metrics summed. */
@@ -156,6 +165,7 @@ export class Supervisor {
     this.launchedAt = Date.now()
     this.log.info({ workers: this.target, threads: this.plan.threads, heapMb: this.plan.heapMb, supervisor: this.plan.supervisor }, 'primary starting')
     this.loopTimer = setInterval(() => this.tick(), heartbeatIntervalMs(this.plan.supervisor.workerTimeoutMs))
+    this.memory.start()
     return new Promise((resolve) => {
       this.onStarted = resolve
       this.tick()
@@ -279,6 +289,7 @@ export class Supervisor {
     if (this.loopTimer !== undefined) clearInterval(this.loopTimer)
     if (this.spawnTimer !== undefined) clearTimeout(this.spawnTimer)
     this.loopTimer = undefined
+    this.memory.stop()
     for (const [signal, handler] of this.signalHandlers) process.removeListener(signal, handler)
     this.signalHandlers.clear()
     void this.metricsEndpoint?.close()
@@ -316,6 +327,21 @@ export class Supervisor {
     if (this.rotation?.old === rec || this.retireQueue.some((e) => e.rec === rec)) return
     this.retireQueue.push({ rec, reason: 'recycle' })
     this.log.info({ worker: rec.pid, requests, limit }, 'recycle requested (max-requests)')
+  }
+
+  /** Over its memory budget: replaced ahead of any queued reload or recycle, the same lossless way. */
+  private overMemoryBudget (pid: number, verdict: Exclude<Verdict, { action: 'none' }>, reading: MemoryReading): void {
+    const rec = [...this.workers.values()].find((w) => w.pid === pid)
+    if (rec === undefined || this.phase !== 'running' || rec.state !== 'ready') return
+    const figures = { worker: pid, rssMb: roundMb(reading.rssMb), heapUsedMb: roundMb(reading.heapUsedMb), heapLimitMb: roundMb(reading.heapLimitMb), budgetMb: this.plan.memory.budgetMb }
+    if (verdict.action === 'too-small') {
+      this.log.warn({ ...figures, why: verdict.reason, action: 'none' }, 'worker-memory-mb is too small for this app: the worker was over its memory budget since it started, so a replacement would be too (raise worker-memory-mb)')
+      return
+    }
+    if (this.rotation?.old === rec || this.retireQueue.some((e) => e.rec === rec)) return
+    this.retireQueue.unshift({ rec, reason: 'memory' })
+    this.log.warn({ ...figures, why: verdict.reason, reason: 'memory' }, 'worker over its memory budget: replacing it')
+    this.wake()
   }
 
   private drain (rec: WorkerRecord, reason: string): void {
@@ -373,6 +399,7 @@ export class Supervisor {
     switch (m.type) {
       case 'heartbeat':
         rec.requests = m.requests
+        rec.heap = m.heap
         break
       case 'ready':
         this.workerReady(rec, m.addresses)
@@ -417,7 +444,9 @@ export class Supervisor {
     const exit = { worker: rec.pid, code, signal, uptimeMs: Date.now() - rec.startedAt }
     this.wake()
     this.metrics?.gone(rec.pid)
-    const restart = restartReason(rec, this.phase)
+    const cause = exitCause({ signal, killedByUs: rec.timedOut === true, heap: rec.heap, rssMb: this.memory.reading(rec.pid)?.rssMb, budgetMb: this.plan.memory.budgetMb })
+    this.memory.forget(rec.pid)
+    const restart = restartReason(rec, this.phase, cause?.memory === true)
     if (restart !== undefined) this.metrics?.workerExited(restart)
 
     if (this.phase === 'stopping' || this.phase === 'halted' || rec.state === 'draining') {
@@ -436,8 +465,9 @@ export class Supervisor {
     const delay = this.backoff.next(exit.uptimeMs)
     this.spawnNotBefore = Date.now() + delay
     this.nextSpawnReason = 'respawn'
-    const hint = signal === 'SIGKILL' && rec.timedOut !== true ? 'killed by SIGKILL: perhaps out of memory?' : undefined
-    this.log.error({ ...exit, timedOut: rec.timedOut === true, hint, action: 'respawn', respawnInMs: delay }, 'worker exited')
+    // Out of memory is a cause (counted as reason `memory`); anything else memory can only hint at.
+    const why = cause?.memory === true ? { reason: 'memory', cause: cause.text } : { hint: cause?.text }
+    this.log.error({ ...exit, timedOut: rec.timedOut === true, ...why, action: 'respawn', respawnInMs: delay }, 'worker exited')
   }
 
   private rotationDone (r: Rotation): void {
@@ -453,7 +483,7 @@ export class Supervisor {
     if (r.reason === 'reload') {
       for (let i = this.retireQueue.length - 1; i >= 0; i--) if (this.retireQueue[i].reason === 'reload') this.retireQueue.splice(i, 1)
     }
-    this.log.error({ ...exit, reason: r.reason, error, kept: r.old.pid, action: 'keep old workers' }, r.reason === 'reload' ? 'reload aborted' : 'recycle aborted')
+    this.log.error({ ...exit, reason: r.reason, error, kept: r.old.pid, action: 'keep old workers' }, `${r.reason} aborted`)
   }
 
   private halt (rec: WorkerRecord, exit: Record<string, unknown>): void {
@@ -484,18 +514,21 @@ export class Supervisor {
 }
 
 /** Why a worker that exited gets replaced (metrics); undefined when it is not replaced (shutdown). */
-function restartReason (rec: WorkerRecord, phase: string): RestartReason | undefined {
+function restartReason (rec: WorkerRecord, phase: string, outOfMemory: boolean): RestartReason | undefined {
   if (phase === 'stopping' || phase === 'halted') return undefined
   if (rec.state === 'draining') {
     switch (rec.drainReason) {
       case 'reload': return 'reload'
       case 'recycle': return 'recycle'
+      case 'memory': return 'memory'
       case 'scale-down': return 'scale'
       default: return undefined
     }
   }
-  return rec.timedOut === true ? 'timeout' : 'crash'
+  if (rec.timedOut === true) return 'timeout'
+  return outOfMemory ? 'memory' : 'crash'
 }
+
 
 function describeExit (exit: Record<string, unknown>): string {
   return exit.signal != null ? `killed by ${String(exit.signal)} before it was ready` : `exited with code ${String(exit.code)} before it was ready`

@@ -9,6 +9,7 @@
 import cluster from 'node:cluster'
 import type { Plan } from '../plan/types'
 import type { MetricsJSON } from '../ops/types'
+import type { HeapUse } from '../system/process-memory'
 
 /** Env names set by the primary for its workers (resolve.ts never warns about these prefixes). */
 export const WORKER_ENV = {
@@ -26,7 +27,7 @@ export const TAG = 'prodserver'
 export type WorkerMessage =
   | { prodserver: 1, type: 'ready', addresses: string[] }
   | { prodserver: 1, type: 'boot-error', message: string, stack?: string }
-  | { prodserver: 1, type: 'heartbeat', requests: number }
+  | { prodserver: 1, type: 'heartbeat', requests: number, heap: HeapUse }
   | { prodserver: 1, type: 'recycle', requests: number, limit: number }
   | { prodserver: 1, type: 'metrics', id: number, metrics: MetricsJSON }
   | { prodserver: 1, type: 'drained' }

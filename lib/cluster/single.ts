@@ -7,6 +7,7 @@ import { startAppServer } from './app-module'
 import type { AppSource, ServeHandle } from './handle'
 import type { LauncherLog } from './log'
 import { startMetricsServer, type MetricsEndpoint } from '../ops/metrics-server'
+import { watchOwnMemory } from './memory-watch'
 
 /**
  * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used (the first fs/dns/crypto/zlib
@@ -32,10 +33,12 @@ export async function runSingle (plan: Plan, source: AppSource, log: LauncherLog
     }
   }
   log.info({ addresses: server.addresses, threads: process.env.UV_THREADPOOL_SIZE }, 'listening')
+  const memory = watchOwnMemory(plan.memory, log)
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
     // Metrics stay scrapable during the drain.
+    memory.stop()
     stopping ??= server.drain(plan.supervisor.gracefulTimeoutMs, plan.ops.drainDelayMs).finally(() => metrics?.close())
     return stopping
   }

@@ -18,6 +18,7 @@ import type { AppSource, ServeHandle } from './handle'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, type PrimaryMessage, type WorkerMessage } from './protocol'
 import { launcherLog } from './log'
 import { FINAL_SNAPSHOT_ID } from '../ops/types'
+import { ownHeap } from '../system/process-memory'
 
 type Body<M> = M extends unknown ? Omit<M, 'prodserver'> : never
 
@@ -131,7 +132,8 @@ function startHeartbeat (plan: Plan, current: () => RunningServer | undefined): 
     sinceBeat += period
     if (sinceBeat >= heartbeatIntervalMs(workerTimeoutMs)) {
       sinceBeat = 0
-      void send({ type: 'heartbeat', requests })
+      // The heap rides on the heartbeat: the primary's memory budget needs it (memory-watch.ts).
+      void send({ type: 'heartbeat', requests, heap: ownHeap() })
     }
     if (limit > 0 && !asked && server !== undefined && !server.draining && requests >= limit) {
       asked = true

@@ -93,6 +93,20 @@ export const KNOBS = [
     name: 'max-requests-jitter', kind: 'integer', group: 'process', env: ['PRODSERVER_MAX_REQUESTS_JITTER'],
     default: 0, min: 0, help: 'Random 0..N added to max-requests per worker so workers do not recycle together.'
   },
+  {
+    name: 'worker-memory-threshold', kind: 'number', group: 'process', env: ['PRODSERVER_WORKER_MEMORY_THRESHOLD'],
+    default: 0.85, min: 0, max: 1,
+    help: 'A worker whose RSS stays above this fraction of worker-memory-mb, or its V8 heap above this fraction of its heap cap, is replaced gracefully (replacement ready first); 0 = observe only.'
+  },
+  {
+    name: 'worker-memory-samples', kind: 'integer', group: 'process', env: ['PRODSERVER_WORKER_MEMORY_SAMPLES'],
+    default: 3, min: 1, max: 1000, help: 'Consecutive samples over worker-memory-threshold before the worker is replaced.'
+  },
+  {
+    name: 'worker-memory-interval', kind: 'duration', group: 'process', env: ['PRODSERVER_WORKER_MEMORY_INTERVAL'],
+    default: 2 * SECOND, bareUnit: 's', min: 0,
+    help: "How often each worker's memory is sampled (RSS from /proc by the primary, heap from the worker's heartbeat); 0 = never."
+  },
 
   // ── where to listen ──────────────────────────────────────────────────────────────────────────
   {

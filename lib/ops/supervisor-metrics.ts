@@ -13,8 +13,8 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import { FINAL_SNAPSHOT_ID, type MetricsJSON } from './types'
 import { RetiredCounters, type Baseline } from './retired-counters'
 
-export type RestartReason = 'crash' | 'timeout' | 'recycle' | 'reload' | 'scale'
-const REASONS: RestartReason[] = ['crash', 'timeout', 'recycle', 'reload', 'scale']
+export type RestartReason = 'crash' | 'timeout' | 'recycle' | 'reload' | 'scale' | 'memory'
+export const RESTART_REASONS: RestartReason[] = ['crash', 'timeout', 'recycle', 'reload', 'scale', 'memory']
 
 /** Below Prometheus's default scrape timeout (10 s). */
 const SCRAPE_TIMEOUT_MS = 3000
@@ -49,11 +49,11 @@ export class SupervisorMetrics {
     const registers = [this.registry]
     this.restarts = new Counter({
       name: 'prodserver_worker_restarts_total',
-      help: 'Workers replaced by the primary, by reason: crash, timeout (worker-timeout), recycle (max-requests), reload (SIGHUP), scale (SIGTTOU).',
+      help: 'Workers replaced by the primary, by reason: crash, timeout (worker-timeout), recycle (max-requests), reload (SIGHUP), scale (SIGTTOU), memory (over its memory budget, or out of memory at its heap cap).',
       labelNames: ['reason'],
       registers
     })
-    for (const reason of REASONS) this.restarts.inc({ reason }, 0)
+    for (const reason of RESTART_REASONS) this.restarts.inc({ reason }, 0)
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'prodserver_workers',

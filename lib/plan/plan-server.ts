@@ -91,6 +91,12 @@ export function planServer (knobs: PlanOptions | ResolvedKnobs = {}, resources?:
     },
     sessions,
     ops,
+    memory: {
+      budgetMb: v['worker-memory-mb'],
+      threshold: v['worker-memory-threshold'],
+      samples: v['worker-memory-samples'],
+      intervalMs: v['worker-memory-interval']
+    },
     sources,
     notApplicable,
     warnings

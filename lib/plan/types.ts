@@ -50,6 +50,18 @@ export interface SupervisorPlan {
   maxRequestsJitter: number
 }
 
+/** The memory budget, enforced (cluster/memory-budget.ts). */
+export interface MemoryPlan {
+  /** worker-memory-mb: the budget of one worker (of the single process in single mode). */
+  budgetMb: number
+  /** Fraction of the budget (RSS) and of the heap cap (heap used) that is "over"; 0 = observe only. */
+  threshold: number
+  /** Consecutive samples over the threshold before a worker is replaced. */
+  samples: number
+  /** Sampling period; 0 = no sampling at all. */
+  intervalMs: number
+}
+
 /** Health, readiness and metrics (all off unless their knob is set). */
 export interface OpsPlan {
   /** Liveness path, answered before the app. */
@@ -87,6 +99,7 @@ export interface Plan {
   supervisor: SupervisorPlan
   sessions: SessionPlan
   ops: OpsPlan
+  memory: MemoryPlan
   /** knob name (or derived value) → where it came from: flag, env name, option, default, formula, detected. */
   sources: Record<string, string>
   /** Waitress knobs that were set but mean nothing on Node. */

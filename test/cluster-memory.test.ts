@@ -1,0 +1,129 @@
+/**
+ * The memory budget, enforced: a leaking app under keep-alive load has its over-budget workers
+ * replaced the lossless way (replacement ready first, old one drained) before V8's heap cap would
+ * abort them; a leak too fast for sampling still ends at the cap, and the log says it was memory;
+ * a single process warns.
+ */
+import t from 'tap'
+import http from 'node:http'
+import path from 'node:path'
+import { spawnServer, freePort, get, clusterFlags, CLI, FIXTURES } from './helpers/process'
+
+const LEAKY = path.join(FIXTURES, 'leaky-app.js')
+
+interface LoadResult { sent: number, ok: number, failed: string[], unanswered: number, pids: Set<number> }
+
+/**
+ * `connections` keep-alive clients, each sending its next request as soon as the previous answer
+ * arrives (closed loop: the leak rate is bounded by the route's own delay, so sampling can keep
+ * up). Every request is accounted for: answered 200, failed (error or other status), or
+ * unanswered within `answerTimeoutMs`.
+ */
+async function keepAliveLoad (port: number, urlPath: string, connections: number, durationMs: number, answerTimeoutMs = 20_000): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections })
+  const result: LoadResult = { sent: 0, ok: 0, failed: [], unanswered: 0, pids: new Set() }
+  const until = Date.now() + durationMs
+  const one = (): Promise<void> => new Promise((resolve) => {
+    result.sent++
+    const timer = setTimeout(() => { result.unanswered++; req.destroy(); resolve() }, answerTimeoutMs)
+    const settle = (failure?: string): void => {
+      clearTimeout(timer)
+      if (failure !== undefined) result.failed.push(failure)
+      resolve()
+    }
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => { body += d })
+      res.on('end', () => {
+        if (res.statusCode !== 200) return settle(`status ${String(res.statusCode)}: ${body.slice(0, 200)}`)
+        result.ok++
+        result.pids.add((JSON.parse(body) as { pid: number }).pid)
+        settle()
+      })
+      res.on('error', (err) => settle(err.message))
+    })
+    req.on('error', (err) => settle(err.message))
+  })
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (Date.now() < until) await one()
+  }))
+  agent.destroy()
+  return result
+}
+
+t.test('a leaking app under keep-alive load: over-budget workers are replaced first, no request lost', async (t) => {
+  const port = await freePort()
+  // worker-memory-mb 200 → heap cap 150 MB. Threshold 0.6 → replaced above 120 MB RSS or 90 MB of
+  // heap, leaving ~80 MB of leak between the decision and the cap: at the ~12 MB/s this load leaks
+  // per worker that is ~7 s for two replacements one after the other, on a loaded machine.
+  const p = spawnServer(t, [CLI, LEAKY, ...clusterFlags(port, [
+    '--workers', '2', '--worker-memory-mb', '200', '--worker-memory-threshold', '0.6',
+    '--worker-memory-samples', '2', '--worker-memory-interval', '250ms'
+  ])])
+  await p.waitLine('all workers ready')
+  const before = new Set(p.lines.filter((l) => l.msg === 'worker ready').map((l) => l.worker as number))
+
+  // 4 connections, 3 MB leaked per request, 500 ms per request: ~24 MB/s in all, ~12 MB/s per
+  // worker — without the budget each worker would reach its heap cap within ~13 s.
+  const load = await keepAliveLoad(port, '/leak?mb=3&ms=500', 4, 20_000)
+
+  t.ok(load.ok > 100, `load ran: ${load.ok} answered`)
+  t.same(load.failed, [], 'no request failed')
+  t.equal(load.unanswered, 0, 'no request left unanswered')
+  t.equal(load.ok, load.sent, 'every request sent was answered 200')
+  t.notMatch(p.stderr(), /FATAL|heap out of memory|Reached heap limit/, 'no worker reached the heap cap')
+
+  const decided = p.lines.filter((l) => l.msg === 'worker over its memory budget: replacing it')
+  t.ok(decided.length >= 1, `${decided.length} over-budget decisions`)
+  for (const d of decided) {
+    t.equal(d.reason, 'memory')
+    t.match(d.why, /(RSS|heap) \d+ MB > \d+ MB .* for 2 samples in a row/, 'the log says which measure and how long')
+  }
+  const replaced = p.lines.filter((l) => l.msg === 'worker replaced' && l.reason === 'memory')
+  t.ok(replaced.length >= 1, `${replaced.length} workers replaced for memory`)
+  for (const r of replaced) {
+    const readyAt = p.lines.findIndex((l) => l.msg === 'worker ready' && l.worker === r.fresh)
+    const drainAt = p.lines.findIndex((l) => l.msg === 'worker draining' && l.worker === r.old)
+    t.ok(readyAt !== -1 && drainAt > readyAt, `old ${String(r.old)} drained only after new ${String(r.fresh)} was ready`)
+  }
+  t.ok(replaced.some((r) => before.has(r.old as number)), 'an original worker was among the replaced')
+  t.equal(p.lines.filter((l) => l.action === 'respawn').length, 0, 'no worker crashed')
+  t.equal((await get(port, '/')).status, 200, 'still serving')
+})
+
+t.test('a leak faster than sampling ends at the heap cap: the log names memory as the cause', async (t) => {
+  const port = await freePort()
+  // Observe only (threshold 0), so nothing replaces the worker first; worker-timeout 2s makes the
+  // heartbeat (which carries the heap figures) every 500 ms. worker-memory-mb 128 → heap cap 96 MB.
+  const p = spawnServer(t, [CLI, LEAKY, ...clusterFlags(port, [
+    '--workers', '2', '--worker-memory-mb', '128', '--worker-memory-threshold', '0'
+  ])])
+  await p.waitLine('all workers ready')
+
+  // 4 MB every 100 ms until the process dies: the request itself is lost with its process.
+  await get(port, '/burst?mb=4&every=100').catch(() => undefined)
+  const died = await p.waitLine((l) => l.msg === 'worker exited' && l.action === 'respawn', 30_000)
+  t.match(died.cause, /^out of memory \(heap limit 96 MB; last sample \d+ MB\)$/, 'the log names memory as the cause')
+  t.equal(died.signal, 'SIGABRT', 'V8 aborted at its heap cap')
+  t.equal(died.reason, 'memory')
+  t.equal(died.action, 'respawn')
+  await p.waitLine((l) => l.msg === 'worker started' && l.reason === 'respawn')
+  t.equal((await get(port, '/')).status, 200, 'the other worker kept serving; a replacement was started')
+})
+
+t.test('single process over its budget: a warning naming memory, and it keeps serving', async (t) => {
+  const port = await freePort()
+  const p = spawnServer(t, [CLI, LEAKY, '--host', '127.0.0.1', '--port', String(port),
+    '--worker-memory-mb', '200', '--worker-memory-threshold', '0.6', '--worker-memory-samples', '2', '--worker-memory-interval', '200ms'])
+  await p.waitLine('listening')
+  // RSS starts around 60 MB; 100 MB more is over 0.6 × 200 = 120 MB.
+  for (let i = 0; i < 25; i++) t.equal((await get(port, '/leak?mb=4')).status, 200)
+  const warned = await p.waitLine((l) => l.reason === 'memory', 15_000)
+  t.equal(warned.level, 40, 'a warning')
+  t.equal(warned.action, 'none')
+  t.match(warned.msg, /over the memory budget: a single process cannot be replaced without a gap/)
+  t.match(warned.why, /RSS \d+ MB > 120 MB \(0.6 × worker-memory-mb 200\) for 2 samples in a row/)
+  t.equal((await get(port, '/')).status, 200, 'still serving')
+  t.equal(p.exited(), undefined, 'still running')
+})
