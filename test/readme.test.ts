@@ -12,6 +12,11 @@ t.test('the README documents every knob exactly as the code defines it', async (
   t.equal(run.status, 0, run.stderr || 'README knob tables match the code')
 })
 
+t.test('the README lists every sessions option exactly as the code defines it', async (t) => {
+  const run = spawnSync(process.execPath, [path.join(root, 'scripts', 'session-options-table.js'), '--check', path.join(root, 'README.md')], { encoding: 'utf8' })
+  t.equal(run.status, 0, run.stderr || 'README options table matches the code')
+})
+
 t.test('the README gives the install-and-run and the test commands', async (t) => {
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
   t.match(readme, /npm ci && npm start/, 'one command installs and runs the example with file sessions')

@@ -28,6 +28,22 @@ app.register(sessions, { store: 'redis', redisUrl: 'redis://127.0.0.1:6379', ttl
 app.register(sessions, { secret: ['x'.repeat(32), 'y'.repeat(32)], cookieSecure: true, ttl: 3600, redisTimeout: '500ms' })
 const opts: SessionsOptions = { store: 'file', dir: '/var/lib/app/sessions', cookieName: 'sid' }
 app.register(sessions, opts)
+// @fastify/session's own options, as an app already passes them.
+app.register(sessions, {
+  secret: 'x'.repeat(32),
+  cookieName: 'sid',
+  cookiePrefix: 's:',
+  algorithm: 'sha512',
+  cookie: { path: '/', domain: 'example.com', sameSite: 'strict', httpOnly: true, secure: 'auto', maxAge: 3_600_000, partitioned: false, priority: 'high' },
+  idGenerator: () => 'x'.repeat(32),
+  saveUninitialized: false,
+  rolling: false
+})
+app.register(sessions, { secret: { sign: (v: string) => v, unsign: (v: string) => ({ valid: true, renew: false, value: v }) } })
+// @ts-expect-error cookie.maxAge is a number of milliseconds
+app.register(sessions, { cookie: { maxAge: '1h' } })
+// @ts-expect-error not a SameSite value
+app.register(sessions, { cookie: { sameSite: 'loose' } })
 // @ts-expect-error not a store name
 app.register(sessions, { store: 'mongo' })
 // @ts-expect-error cookieSecure is 'auto' | boolean

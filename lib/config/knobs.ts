@@ -248,7 +248,7 @@ export const KNOBS = [
   {
     name: 'session-ttl', kind: 'duration', group: 'session', env: ['PRODSERVER_SESSION_TTL', 'SESSION_TTL'],
     default: 86400 * SECOND, bareUnit: 's', min: 1000, pluginOption: 'ttl',
-    help: 'Idle lifetime of a session; sliding.'
+    help: 'Idle lifetime of a session; sliding; at least 1s (the cookie Expires attribute has one-second resolution).'
   },
   {
     name: 'session-cookie-name', kind: 'string', group: 'session', env: ['PRODSERVER_SESSION_COOKIE_NAME', 'SESSION_COOKIE_NAME'],

@@ -25,7 +25,7 @@ export function acceptedText (knob: KnobDefinition): string {
     case 'boolean': return '1/0/true/false/yes/no/on/off'
     case 'integer': return `a whole number${rangeText(knob)}`
     case 'number': return `a number${rangeText(knob)}`
-    case 'duration': return `a duration such as 500ms, 30s or 2m (a bare number means ${knob.bareUnit === 'ms' ? 'milliseconds' : 'seconds'})${rangeText(knob, durationText)}`
+    case 'duration': return `a duration such as ${(knob.min ?? 0) >= 1000 ? '30s, 2m or 1h' : '500ms, 30s or 2m'} (a bare number means ${knob.bareUnit === 'ms' ? 'milliseconds' : 'seconds'})${rangeText(knob, durationText)}`
     case 'size': return `a size in bytes, or with a kb/mb/gb suffix${rangeText(knob)}`
     case 'enum': return (knob.values ?? []).join(', ')
     case 'addresses': return 'a space- or comma-separated list of host:port ([::1]:8080 for IPv6, *:8080 for all interfaces)'

@@ -13,6 +13,7 @@ import path from 'node:path'
 import { camelCase, knobsInGroup, type ListenAddress } from '../config/knobs'
 import { resolveKnobs } from '../config/resolve'
 import { KnobError, parseDuration } from '../config/values'
+import { readFastifySessionOptions, type FastifySessionOptions, type Priority, type SameSite, type Signer } from './options'
 import type { RedisClient } from './stores/redis'
 import type { SessionRecordStore } from './stores/types'
 
@@ -22,16 +23,45 @@ export type CookieSecure = 'auto' | 'true' | 'false'
 /** The default boot timeout for Redis: long enough for a TLS handshake, short enough to boot. */
 export const DEFAULT_BOOT_TIMEOUT_MS = 5000
 
+/**
+ * The options: ours (knobs: the environment's defaults, overridden here) and @fastify/session 11's,
+ * which keep their meaning. Each one's default, accepted values and verdict are in the README's
+ * options table, generated from lib/sessions/options.ts and the knob table.
+ */
 export interface SessionsOptions {
   /** `auto` (default), `redis`, `file`, `memory`, or a ready store object (you keep ownership). */
   store?: StoreName | SessionRecordStore
-  /** One secret or a list (comma-separated in env); each ≥ 32 characters; the first signs. */
-  secret?: string | string[]
+  /**
+   * One secret or a list (comma-separated in env); each ≥ 32 characters; the first signs. Or a
+   * signer object `{ sign, unsign }` (@fastify/cookie's custom signer).
+   */
+  secret?: string | string[] | Signer
+  /** HMAC hash of the cookie signature (default `sha256`). */
+  algorithm?: string
   /** Idle lifetime, sliding: a number of seconds or `'30m'`, `'1h'`… (default 1 day). */
   ttl?: number | string
   cookieName?: string
+  /** Prefix of the cookie value (`'s:'` for express-session cookies; default none). */
+  cookiePrefix?: string
   /** `'auto'` (Secure on https), `true` or `false`. */
   cookieSecure?: 'auto' | boolean
+  /** @fastify/session's cookie options (`maxAge` in milliseconds = ttl; `expires` is refused). */
+  cookie?: {
+    path?: string
+    domain?: string
+    sameSite?: SameSite | 'Lax' | 'Strict' | 'None'
+    httpOnly?: boolean
+    secure?: 'auto' | boolean
+    maxAge?: number
+    partitioned?: boolean
+    priority?: Priority
+  }
+  /** Makes new session ids: 16 to 128 characters of A-Z a-z 0-9 _ - (default: 32 random). */
+  idGenerator?: (request?: any) => string
+  /** Save new, unmodified sessions too (default false; true warns once). */
+  saveUninitialized?: boolean
+  /** Re-save the session and cookie on every response (default false; true warns once). */
+  rolling?: boolean
   /** Directory of the file store (default: a per-app directory under the OS temp dir). */
   dir?: string
   redisUrl?: string
@@ -62,6 +92,8 @@ export interface SessionConfig {
   ttlMs: number
   cookieName: string
   cookieSecure: CookieSecure
+  /** @fastify/session's options beyond the knobs: cookie attributes, prefix, signer, id generator… */
+  fastifySession: FastifySessionOptions
   dir: string
   dirIsDefault: boolean
   redisUrl?: string
@@ -87,6 +119,7 @@ const SESSION_KNOBS = knobsInGroup('session')
 
 export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.ProcessEnv = process.env): SessionConfig {
   const opts = options as Record<string, unknown>
+  const fastifySession = readFastifySessionOptions(opts)
   // resolveKnobs reads options under the camelCase knob name (`sessionStore`); the plugin's public
   // names are the knobs' pluginOption (`store`). Translate in, and translate error messages back.
   const renamed: Record<string, unknown> = {}
@@ -98,6 +131,15 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
     if (name === 'store' && isStoreObject(value)) {
       customStore = value
       value = undefined
+    }
+    if (name === 'secret' && fastifySession.signer !== undefined) value = undefined
+    // @fastify/session's spellings of two knobs (readFastifySessionOptions checked they agree).
+    if (name === 'cookieSecure' && value === undefined && fastifySession.cookieSecure !== undefined) value = String(fastifySession.cookieSecure)
+    if (name === 'ttl' && fastifySession.maxAgeMs !== undefined) {
+      if (value !== undefined && parseDuration(value, 's') !== fastifySession.maxAgeMs) {
+        throw new KnobError(`option cookie.maxAge=${fastifySession.maxAgeMs} (milliseconds) and option ttl=${JSON.stringify(value)} (a bare number means seconds) disagree; accepted: one of them, or both meaning the same lifetime`)
+      }
+      value = `${fastifySession.maxAgeMs}ms`
     }
     if (value !== undefined) renamed[camelCase(knob.name)] = value
     rename.push([`option ${camelCase(knob.name)}`, `option ${name}`])
@@ -119,6 +161,8 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
   for (const [name, source] of Object.entries(resolved.sources)) {
     sources[name] = rename.reduce((s, [from, to]) => s.split(from).join(to), source)
   }
+  if (fastifySession.maxAgeMs !== undefined && opts.ttl === undefined) sources['session-ttl'] = 'option cookie.maxAge'
+  if (fastifySession.cookieSecure !== undefined && opts.cookieSecure === undefined) sources['session-cookie-secure'] = 'option cookie.secure'
 
   const bootTimeoutMs = options.bootTimeout === undefined
     ? DEFAULT_BOOT_TIMEOUT_MS
@@ -142,6 +186,7 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
     ttlMs: v['session-ttl'],
     cookieName: v['session-cookie-name'],
     cookieSecure: v['session-cookie-secure'] as CookieSecure,
+    fastifySession,
     dir: path.resolve(dir),
     dirIsDefault: v['session-dir'] === undefined,
     redisUrl: v['redis-url'],

@@ -20,7 +20,8 @@ import { chooseSecrets } from './secrets'
 import { RememberingSigner } from './signer'
 import { openStore } from './open-store'
 import { toCallbackStore, touchBounded, type AdapterOptions } from './adapter'
-import { sessionCookieOptions, clearingCookieOptions } from './cookie'
+import { sessionCookieOptions, clearingCookieOptions, resolveAutoSecure, addPriority } from './cookie'
+import { checkedIdGenerator } from './id-generator'
 import { touchDue } from './touch'
 import { FailedLoads, unavailableSession } from './unavailable'
 import type { StoreCheck } from './stores/types'
@@ -40,14 +41,19 @@ declare module 'fastify' {
   }
 }
 
-type LoadedSession = FastifySessionObject & { cookie: { originalMaxAge: number | null, secure?: unknown, toJSON (): Record<string, unknown> } }
+type LoadedSession = FastifySessionObject & {
+  cookie: { originalMaxAge: number | null, maxAge: number | null, originalExpires?: Date, sameSite?: unknown, secure?: unknown, toJSON (): Record<string, unknown> }
+}
 
 const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, options) => {
   const env = process.env
   const config = readSessionConfig(options, env)
-  const { secrets, warning: secretWarning } = chooseSecrets(config.secrets, env)
+  const compat = config.fastifySession
+  // A signer object passed as `secret` signs by itself; otherwise secrets (required in production).
+  const secretChoice = compat.signer === undefined ? chooseSecrets(config.secrets, env) : undefined
   for (const w of config.warnings) fastify.log.warn(`sessions: ${w}`)
-  if (secretWarning !== undefined) fastify.log.warn(secretWarning)
+  if (secretChoice?.warning !== undefined) fastify.log.warn(secretChoice.warning)
+  for (const w of compat.warnings) fastify.log.warn(w)
 
   const opened = await openStore(config, fastify.log)
   const store = opened.store
@@ -63,10 +69,18 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
 
   // One signer shared with @fastify/session: the first secret signs, all verify. We need it to
   // recognise a cookie signed with an older secret (below).
-  const signer = new RememberingSigner(secrets)
+  const signer = compat.signer ?? new RememberingSigner(secretChoice?.secrets ?? [], compat.algorithm)
   const cookieName = config.cookieName
-  const cookie = sessionCookieOptions(config.cookieSecure, config.ttlMs)
+  const cookiePrefix = compat.cookiePrefix
+  const cookie = sessionCookieOptions(config.cookieSecure, config.ttlMs, compat.cookie)
   const clearing = clearingCookieOptions(cookie)
+  /** The signed id the request's session cookie carries (without cookiePrefix), if any. */
+  const sentId = cookiePrefix === ''
+    ? (request: FastifyRequest): string | undefined => request.cookies[cookieName]
+    : (request: FastifyRequest): string | undefined => {
+        const value = request.cookies[cookieName]
+        return value?.startsWith(cookiePrefix) === true ? value.slice(cookiePrefix.length) : undefined
+      }
   // A session that cannot be loaded (store down) does not fail the request: routes that never use
   // the session keep working; the first use of request.session answers 503 (unavailable.ts).
   const failedLoads = new FailedLoads()
@@ -82,33 +96,65 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
     onLoaded: (id, expiresAt) => { lastLoaded = { id, expiresAt } }
   }
 
-  await fastify.register(fastifySession, {
-    secret: signer,
-    cookieName,
-    cookie: { ...cookie },
-    store: toCallbackStore(store, adapterOptions) as any,
-    // Requests without a session cookie never touch the store unless they write (pitfall 3).
-    saveUninitialized: false,
-    // Read-only requests never rewrite session data, and a slow read-only request cannot save its
-    // stale copy over a logout (research L7). Sliding expiry is done by touch below instead.
-    rolling: false
-  })
-
   // Requests whose session was set up by @fastify/session (an earlier hook may have answered first,
   // leaving request.session at its decorator default null, which must not read as a logout), with
   // the store's expiry of the session loaded for them (NaN: none loaded).
   const prepared = new WeakMap<FastifyRequest, number>()
+  // The cookie of each session loaded from the store: a route that calls
+  // request.session.options({…}) replaces it (Session#options builds a new Cookie).
+  const loadedCookie = new WeakMap<FastifyRequest, object>()
   // Requests whose session could not be loaded: request.session throws the 503 when used.
   const unavailable = new WeakSet<FastifyRequest>()
+
+  // Runs before @fastify/session's onSend (registered before it), so its Set-Cookie and its save
+  // see the cookie as configured.
+  const autoSecure = cookie.secure === 'auto'
+  fastify.addHook('onSend', (request, _reply, payload, done) => {
+    if (unavailable.has(request)) { done(null, payload); return }
+    const c = (request.session as LoadedSession | null)?.cookie
+    if (c === undefined || c === null) { done(null, payload); return }
+    // request.session.options({ expires }) in a route: the session lives until that date (our
+    // lifetimes are maxAge: store TTL, cookie and sliding all follow it). @fastify/session would
+    // keep the configured maxAge, which always exists here.
+    if (c.originalExpires instanceof Date) {
+      const ms = c.originalExpires.getTime() - Date.now()
+      c.originalExpires = undefined
+      if (ms >= 1000) c.maxAge = ms
+    }
+    if (autoSecure) resolveAutoSecure(c, request.protocol === 'https')
+    done(null, payload)
+  })
+
+  await fastify.register(fastifySession, {
+    secret: signer,
+    cookieName,
+    cookiePrefix,
+    // 'auto' is resolved by the hook above (resolveAutoSecure says why); null = "not decided yet".
+    cookie: { ...cookie, secure: autoSecure ? null as unknown as boolean : cookie.secure },
+    ...(compat.idGenerator !== undefined ? { idGenerator: checkedIdGenerator(compat.idGenerator) } : {}),
+    store: toCallbackStore(store, adapterOptions) as any,
+    // Default false: requests without a session cookie never touch the store unless they write
+    // (pitfall 3). true is honoured with a warning (options.ts).
+    saveUninitialized: compat.saveUninitialized,
+    // Default false: read-only requests never rewrite session data, and a slow read-only request
+    // cannot save its stale copy over a logout (research L7). Sliding expiry is done by touch
+    // below instead. true is honoured with a warning (options.ts).
+    rolling: compat.rolling
+  })
+
   fastify.addHook('onRequest', (request, _reply, done) => {
     let expiresAt = Number.NaN
     if (lastLoaded !== null) {
-      if ((request.session as LoadedSession | null)?.sessionId === lastLoaded.id) expiresAt = lastLoaded.expiresAt
+      const session = request.session as LoadedSession | null
+      if (session?.sessionId === lastLoaded.id) {
+        expiresAt = lastLoaded.expiresAt
+        loadedCookie.set(request, session.cookie)
+      }
       lastLoaded = null
     }
     prepared.set(request, expiresAt)
     if (failedLoads.size > 0) {
-      const sent = request.cookies[cookieName]
+      const sent = sentId(request)
       const unsigned = sent === undefined ? undefined : signer.unsign(sent)
       const error = unsigned?.valid === true && unsigned.value !== null ? failedLoads.take(unsigned.value) : undefined
       if (error !== undefined) {
@@ -125,7 +171,7 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   fastify.addHook('onSend', (request, reply, payload, done) => {
     if (unavailable.has(request)) { done(null, payload); return } // nothing was loaded: nothing to save or slide
     const session = request.session as LoadedSession | null
-    const sent = request.cookies[cookieName]
+    const sent = sentId(request)
 
     if (session === null) {
       // destroy() nulls request.session and @fastify/session then leaves the browser's cookie in
@@ -150,6 +196,14 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
 
     if (sent === undefined || session.isSaved() || !carriedThisSession(sent, session)) { done(null, payload); return }
 
+    if (loadedCookie.has(request) && session.cookie !== loadedCookie.get(request)) {
+      // The route changed this session's cookie options (request.session.options) without changing
+      // its data: @fastify/session (rolling false) would neither save nor send them. Save (the
+      // lifetime is stored with the session) and send the cookie.
+      session.save().then(() => { reissue(reply, session); done(null, payload) }, (err: unknown) => done(err as Error))
+      return
+    }
+
     // The session came from the store with this request's cookie and was not written.
     const maxAgeMs = session.cookie.originalMaxAge ?? config.ttlMs
     const expiresAtMs = prepared.get(request) ?? Number.NaN
@@ -168,6 +222,20 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
     done(null, payload)
   })
 
+  const priority = cookie.priority
+  if (priority !== undefined) {
+    // After every hook that may write the session cookie (addPriority says why).
+    fastify.addHook('onSend', (_request, reply, payload, done) => {
+      const current = reply.getHeader('set-cookie')
+      if (current !== undefined) {
+        const lines = addPriority(Array.isArray(current) ? current : [String(current)], cookieName, priority)
+        reply.removeHeader('set-cookie') // reply.header() appends Set-Cookie lines
+        reply.header('set-cookie', lines)
+      }
+      done(null, payload)
+    })
+  }
+
   /** Did the request carry the id of the session it ended with (loaded, not regenerated/new)? */
   function carriedThisSession (sent: string, session: LoadedSession): boolean {
     if (sent === session.encryptedSessionId) return true
@@ -179,7 +247,7 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
     // @fastify/session may already have written a clearing Set-Cookie for this name (its onSend
     // runs after @fastify/cookie's, which then writes the header at once): replace, not append.
     dropSetCookie(reply, cookieName)
-    reply.setCookie(cookieName, session.encryptedSessionId, session.cookie.toJSON() as any)
+    reply.setCookie(cookieName, cookiePrefix + session.encryptedSessionId, session.cookie.toJSON() as any)
   }
 }
 

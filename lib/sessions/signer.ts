@@ -23,8 +23,9 @@ export class RememberingSigner {
   private readonly signer: Signer
   private readonly verified = new Map<string, string>()
 
-  constructor (secrets: string[]) {
-    this.signer = new Signer(secrets, 'sha256')
+  /** `algorithm`: the HMAC hash (@fastify/session's `algorithm` option). */
+  constructor (secrets: string[], algorithm = 'sha256') {
+    this.signer = new Signer(secrets, algorithm)
   }
 
   sign (value: string): string {
