@@ -11,6 +11,7 @@
  *   }
  */
 import Fastify from 'fastify'
+import { MemoryStore } from 'express-session'
 import sessions, { type SessionBackend, type SessionsOptions } from '../index'
 
 declare module 'fastify' {
@@ -40,6 +41,8 @@ app.register(sessions, {
   rolling: false
 })
 app.register(sessions, { secret: { sign: (v: string) => v, unsign: (v: string) => ({ valid: true, renew: false, value: v }) } })
+// Any @fastify/session / express-session store object.
+app.register(sessions, { store: new MemoryStore() })
 // @ts-expect-error cookie.maxAge is a number of milliseconds
 app.register(sessions, { cookie: { maxAge: '1h' } })
 // @ts-expect-error not a SameSite value
@@ -76,7 +79,7 @@ app.get('/', async (request) => {
 
 // The decorator.
 const backend: SessionBackend = app.sessionBackend
-const kind: 'redis' | 'file' | 'memory' = backend.kind
+const kind: 'redis' | 'file' | 'memory' | 'custom' = backend.kind
 const reason: string = app.sessionBackend.reason
 app.sessionBackend.check().then((r) => {
   const ok: boolean = r.ok

@@ -297,7 +297,7 @@ export const KNOBS = [
   {
     name: 'session-redis-timeout', kind: 'duration', group: 'session',
     env: ['PRODSERVER_SESSION_REDIS_TIMEOUT', 'SESSION_REDIS_TIMEOUT'], default: 1000, bareUnit: 'ms', min: 10,
-    pluginOption: 'redisTimeout', help: 'Bound on every Redis store operation (bare number = milliseconds).'
+    pluginOption: 'redisTimeout', help: 'Bound on every session store operation: Redis, and also the file store or a store object passed in code (bare number = milliseconds).'
   },
   {
     name: 'session-redis-prefix', kind: 'string', group: 'session',

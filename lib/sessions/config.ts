@@ -16,6 +16,7 @@ import { KnobError, parseDuration } from '../config/values'
 import { readFastifySessionOptions, type FastifySessionOptions, type Priority, type SameSite, type Signer } from './options'
 import type { RedisClient } from './stores/redis'
 import type { SessionRecordStore } from './stores/types'
+import { CallbackSessionStore, isCallbackStore, type CallbackSessionStoreApi } from './stores/callback'
 
 export type StoreName = 'auto' | 'redis' | 'file' | 'memory'
 export type CookieSecure = 'auto' | 'true' | 'false'
@@ -29,8 +30,11 @@ export const DEFAULT_BOOT_TIMEOUT_MS = 5000
  * options table, generated from lib/sessions/options.ts and the knob table.
  */
 export interface SessionsOptions {
-  /** `auto` (default), `redis`, `file`, `memory`, or a ready store object (you keep ownership). */
-  store?: StoreName | SessionRecordStore
+  /**
+   * `auto` (default), `redis`, `file`, `memory`, or a store object you keep ownership of: one of
+   * ours, or any @fastify/session / express-session store (callback get/set/destroy, optional touch).
+   */
+  store?: StoreName | SessionRecordStore | CallbackSessionStoreApi
   /**
    * One secret or a list (comma-separated in env); each ≥ 32 characters; the first signs. Or a
    * signer object `{ sign, unsign }` (@fastify/cookie's custom signer).
@@ -131,6 +135,10 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
     if (name === 'store' && isStoreObject(value)) {
       customStore = value
       value = undefined
+    } else if (name === 'store' && isCallbackStore(value)) {
+      // A @fastify/session / express-session store: behind our contract (stores/callback.ts).
+      customStore = new CallbackSessionStore(value)
+      value = undefined
     }
     if (name === 'secret' && fastifySession.signer !== undefined) value = undefined
     // @fastify/session's spellings of two knobs (readFastifySessionOptions checked they agree).
@@ -180,7 +188,7 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
   const dir = v['session-dir'] ?? defaultSessionDir()
 
   return {
-    store: customStore !== undefined ? customStore.kind : v['session-store'] as StoreName,
+    store: v['session-store'] as StoreName,
     customStore,
     secrets: v['session-secret'],
     ttlMs: v['session-ttl'],
@@ -238,5 +246,5 @@ function isStoreObject (value: unknown): value is SessionRecordStore {
   if (typeof value !== 'object' || value === null) return false
   const s = value as Record<string, unknown>
   return ['get', 'set', 'touch', 'destroy', 'check', 'close'].every((m) => typeof s[m] === 'function') &&
-    (s.kind === 'redis' || s.kind === 'file' || s.kind === 'memory')
+    (s.kind === 'redis' || s.kind === 'file' || s.kind === 'memory' || s.kind === 'custom')
 }

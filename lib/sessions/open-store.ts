@@ -14,21 +14,26 @@ import { selectStore, type StoreKind } from './select'
 import { RedisSessionStore } from './stores/redis'
 import { MemorySessionStore, MEMORY_PRODUCTION_WARNING } from './stores/memory'
 import { FileSessionStore } from './stores/file'
+import { CallbackSessionStore } from './stores/callback'
 import type { SessionRecordStore } from './stores/types'
 
 export interface OpenedStore {
   store: SessionRecordStore
-  kind: StoreKind
+  kind: StoreKind | 'custom'
   reason: string
   /** We built it: close it with Fastify. A store object passed in code stays the caller's. */
   owned: boolean
 }
 
 export async function openStore (config: SessionConfig, log: FastifyBaseLogger): Promise<OpenedStore> {
+  const custom = config.customStore
+  if (custom !== undefined) {
+    const what = custom instanceof CallbackSessionStore ? `a ${custom.description} (@fastify/session / express-session store API)` : `a ${custom.kind} store object`
+    return { store: custom, kind: custom.kind, reason: `${what} was passed in code (option store)`, owned: false }
+  }
   const selection = selectStore({
     store: config.store,
     storeSource: config.sources['session-store'],
-    custom: config.customStore !== undefined,
     nodeEnv: config.nodeEnv,
     redisUrl: config.redisUrl,
     redisSentinels: config.redisSentinels,
@@ -40,10 +45,6 @@ export async function openStore (config: SessionConfig, log: FastifyBaseLogger):
     workerCount: config.workerCount,
     dir: config.dir
   })
-
-  if (config.customStore !== undefined) {
-    return { store: config.customStore, kind: selection.kind, reason: selection.reason, owned: false }
-  }
 
   switch (selection.kind) {
     case 'memory':

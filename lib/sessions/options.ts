@@ -31,6 +31,13 @@ export const ID_ACCEPTED = '16 to 128 characters of A-Z a-z 0-9 _ -'
 
 export const OPTION_RULES: readonly OptionRule[] = [
   {
+    name: 'store',
+    verdict: 'honoured',
+    default: 'auto (SESSION_STORE)',
+    accepted: 'auto, redis, file, memory; or a store object you keep: one of ours, or any @fastify/session / express-session store (callback get/set/destroy, optional touch: connect-redis, connect-pg-simple, connect-mongo…)',
+    note: 'A store object gets every call bounded by redisTimeout (503 + Retry-After on failure), sliding by its touch (or a re-save without one) and a JSON round trip; its logout tombstones are per process (see "Your own store").'
+  },
+  {
     name: 'secret',
     verdict: 'honoured',
     default: 'SESSION_SECRET',

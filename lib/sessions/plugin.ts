@@ -30,7 +30,8 @@ export type { SessionsOptions } from './config'
 export type { FastifySessionObject } from '@fastify/session'
 
 export interface SessionBackend {
-  kind: 'redis' | 'file' | 'memory'
+  /** `custom`: a @fastify/session / express-session store object passed as `store`. */
+  kind: 'redis' | 'file' | 'memory' | 'custom'
   reason: string
   check (): Promise<StoreCheck>
 }

@@ -24,8 +24,6 @@ export interface SelectionInput {
   store: 'auto' | StoreKind
   /** Where `store` came from, for messages: `env SESSION_STORE`, `option store`, `default`. */
   storeSource?: string
-  /** A store object passed in code (its kind is `store`). */
-  custom?: boolean
   nodeEnv?: string
   redisUrl?: string
   /** REDIS_SENTINELS (Sentinel mode; the master name is redisSentinelName). */
@@ -56,10 +54,6 @@ export function selectStore (input: SelectionInput): Selection {
   checkRedisCombination(input)
   const redisWhere = describeRedis(input)
   const setBy = sourceName(input.storeSource)
-
-  if (input.custom === true) {
-    return { kind: input.store as StoreKind, reason: `a ${input.store} store object was passed in code (option store)`, fallbackToFile: false }
-  }
 
   switch (input.store) {
     case 'redis':

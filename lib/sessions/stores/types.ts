@@ -23,7 +23,8 @@ export interface StoredSession {
 export interface StoreCheck { ok: boolean, latencyMs?: number, error?: string }
 
 export interface SessionRecordStore {
-  readonly kind: 'redis' | 'file' | 'memory'
+  /** `custom`: a @fastify/session / express-session store passed in code (stores/callback.ts). */
+  readonly kind: 'redis' | 'file' | 'memory' | 'custom'
   /**
    * True when every operation already settles within the store's timeout by itself (the Redis
    * store bounds each command with its own timer; the memory store does no I/O). The adapter then
