@@ -43,8 +43,10 @@ export class MemoryWatch {
     private readonly readRss: (pid: number) => number | undefined = rssMb
   ) {}
 
+  /** Samples now (the baseline: a process over budget from its start is not replaced), then every interval. */
   start (): void {
     if (this.plan.intervalMs <= 0 || this.timer !== undefined) return
+    this.sampleAll()
     this.timer = setInterval(() => this.sampleAll(), this.plan.intervalMs)
     this.timer.unref()
   }
@@ -56,19 +58,25 @@ export class MemoryWatch {
 
   /** One round: every watched process once. */
   sampleAll (): void {
-    const now = Date.now()
-    for (const { pid, heap } of this.processes()) {
-      const sample: MemorySample = { rssMb: this.readRss(pid), heapUsedMb: heap?.usedMb, heapLimitMb: heap?.limitMb }
-      if (sample.rssMb === undefined && sample.heapUsedMb === undefined) continue
-      this.samples++
-      if (sample.rssMb !== undefined) this.rssSeen.add(sample.rssMb)
-      if (sample.heapUsedMb !== undefined) this.heapSeen.add(sample.heapUsedMb)
-      const { state, verdict } = judgeSample(this.states.get(pid) ?? FRESH_STATE, sample, this.plan)
-      this.states.set(pid, state)
-      const reading = { ...sample, at: now, overSamples: state.over }
-      this.readings.set(pid, reading)
-      if (verdict.action !== 'none') this.onVerdict(pid, verdict, reading)
-    }
+    for (const p of this.processes()) this.sample(p)
+  }
+
+  /**
+   * One process, now. The primary also calls it when a worker becomes ready, so that its first
+   * sample is its size after boot, before load makes it grow.
+   */
+  sample ({ pid, heap }: WatchedProcess): void {
+    if (this.plan.intervalMs <= 0) return
+    const sample: MemorySample = { rssMb: this.readRss(pid), heapUsedMb: heap?.usedMb, heapLimitMb: heap?.limitMb }
+    if (sample.rssMb === undefined && sample.heapUsedMb === undefined) return
+    this.samples++
+    if (sample.rssMb !== undefined) this.rssSeen.add(sample.rssMb)
+    if (sample.heapUsedMb !== undefined) this.heapSeen.add(sample.heapUsedMb)
+    const { state, verdict } = judgeSample(this.states.get(pid) ?? FRESH_STATE, sample, this.plan)
+    this.states.set(pid, state)
+    const reading = { ...sample, at: Date.now(), overSamples: state.over }
+    this.readings.set(pid, reading)
+    if (verdict.action !== 'none') this.onVerdict(pid, verdict, reading)
   }
 
   /** The latest sample of one process. */

@@ -426,6 +426,7 @@ export class Supervisor {
   private workerReady (rec: WorkerRecord, addresses: string[]): void {
     if (rec.state === 'booting') rec.state = 'ready'
     rec.readyAt = Date.now()
+    this.memory.sample(rec)
     if (this.addresses.length === 0) this.addresses = addresses
     this.log.info({ worker: rec.pid, bootMs: rec.readyAt - rec.startedAt, addresses }, 'worker ready')
     if (this.phase === 'starting' && [...this.workers.values()].filter((w) => w.state === 'ready').length >= this.target) {
