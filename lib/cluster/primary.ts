@@ -17,6 +17,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { randomBytes } from 'node:crypto'
 import type { Plan } from '../plan/types'
 import { RestartBackoff } from './backoff'
+import { ConnectionHandoff } from './handoff'
 import type { ServeHandle } from './handle'
 import type { LauncherLog } from './log'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, WORKER_ENV, type PrimaryMessage, type WorkerMessage } from './protocol'
@@ -111,10 +112,12 @@ export class Supervisor {
   private metrics?: SupervisorMetrics
   private metricsEndpoint?: MetricsEndpoint
   private readonly memory: MemoryWatch
+  private readonly handoff: ConnectionHandoff
 
   constructor (options: PrimaryOptions) {
     this.plan = options.plan
     this.log = options.log
+    this.handoff = new ConnectionHandoff(() => [...this.workers.values()].filter((rec) => rec.state === 'ready').map((rec) => rec.worker), this.log)
     this.env = options.env ?? process.env
     this.target = Math.max(1, options.plan.workers)
     this.workerEnv = { ...options.workerEnv }
@@ -350,7 +353,9 @@ export class Supervisor {
     rec.drainReason = reason
     // Only a shutdown makes the instance unready; during a rotation the other workers serve.
     const unreadyMs = reason === 'stop' ? this.plan.ops.drainDelayMs : 0
-    const message: PrimaryMessage = { prodserver: 1, type: 'drain', unreadyMs }
+    // Others keep serving (a rotation, a scale-down): idle keep-alive connections move to them.
+    const handoff = reason !== 'stop' && reason !== 'halt'
+    const message: PrimaryMessage = { prodserver: 1, type: 'drain', unreadyMs, handoff }
     try {
       rec.worker.send(message)
     } catch {
@@ -381,6 +386,7 @@ export class Supervisor {
     // A UV_THREADPOOL_SIZE the operator set explicitly wins; otherwise the plan's thread count.
     if (this.env.UV_THREADPOOL_SIZE === undefined || this.env.UV_THREADPOOL_SIZE === '') env.UV_THREADPOOL_SIZE = String(this.plan.threads)
     const worker = cluster.fork(env)
+    this.handoff.watch(worker)
     const now = Date.now()
     const rec: WorkerRecord = { worker, pid: worker.process.pid ?? 0, state: 'booting', startedAt: now, lastBeat: now, heard: false, requests: 0 }
     this.workers.set(worker.id, rec)
@@ -419,6 +425,8 @@ export class Supervisor {
         // stopped handing it connections, and any it handed before travel ahead of this answer.
         if (rec.worker.isConnected()) rec.worker.send({ prodserver: 1, type: 'farewell' } satisfies PrimaryMessage)
         return
+      case 'handoff':
+        return // the connection it carries is ConnectionHandoff's
     }
     this.wake()
   }

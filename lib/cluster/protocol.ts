@@ -31,16 +31,19 @@ export type WorkerMessage =
   | { prodserver: 1, type: 'recycle', requests: number, limit: number }
   | { prodserver: 1, type: 'metrics', id: number, metrics: MetricsJSON }
   | { prodserver: 1, type: 'drained' }
+  | { prodserver: 1, type: 'handoff' }
 
 /**
  * drain: `unreadyMs` = readiness fails this long before the drain (shutdown only, not rotations:
- * while one worker is replaced the others keep the instance ready).
+ * while one worker is replaced the others keep the instance ready). `handoff`: other workers keep
+ * serving (reload, recycle, scale-down), so idle keep-alive connections are handed back to the
+ * primary with a `handoff` message carrying the socket's handle (cluster/handoff.ts), not closed.
  * metrics: one scrape of the metrics port (prom-client's own `prom-client:getMetricsReq` messages
  * carry no `prodserver` tag, so an app using AggregatorRegistry itself is left alone).
  * farewell: the answer to a worker's `drained`; the worker exits once it has it (worker.ts).
  */
 export type PrimaryMessage =
-  | { prodserver: 1, type: 'drain', unreadyMs?: number }
+  | { prodserver: 1, type: 'drain', unreadyMs?: number, handoff?: boolean }
   | { prodserver: 1, type: 'metrics', id: number }
   | { prodserver: 1, type: 'farewell' }
 

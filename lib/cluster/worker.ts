@@ -39,13 +39,14 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
   let server: RunningServer | undefined
   let exiting = false
   let unreadyMs = 0
+  let handOff = false
   const drainAndExit = (): Promise<void> => {
     if (exiting) return Promise.resolve()
     exiting = true
     // Not listening yet: nothing to drain.
     if (server === undefined) process.exit(0)
     const running = server
-    return running.drain(plan.supervisor.gracefulTimeoutMs, unreadyMs)
+    return running.drain(plan.supervisor.gracefulTimeoutMs, unreadyMs, handOff ? { handOff: sendToPrimary } : undefined)
       .then(async () => {
         await sendFinalMetrics(running)
         await farewell()
@@ -78,6 +79,7 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
       onFarewell?.()
     } else if (m.type === 'drain') {
       unreadyMs = m.unreadyMs ?? 0
+      handOff = m.handoff === true
       void drainAndExit()
     } else if (m.type === 'metrics') {
       const collect = server?.collectMetrics
@@ -103,6 +105,22 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
     await send({ type: 'ready', addresses: server.addresses })
   }
   return { role: 'worker', addresses: server.addresses, close: drainAndExit }
+}
+
+/**
+ * An idle keep-alive connection goes back to the primary, which gives it to a live worker
+ * (cluster/handoff.ts). Resolves once the handle is written to the channel: the descriptor in
+ * flight keeps the connection open, so our own copy may then be closed.
+ */
+function sendToPrimary (handle: object): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (process.send === undefined || !process.connected) return resolve(false)
+    try {
+      process.send({ prodserver: 1, type: 'handoff' } satisfies WorkerMessage, handle as never, {}, (err) => resolve(err == null))
+    } catch {
+      resolve(false)
+    }
+  })
 }
 
 /**

@@ -1,33 +1,56 @@
 /**
- * Graceful drain (SIGTERM, reloads, max-requests recycling).
+ * Graceful drain (SIGTERM, reloads, max-requests recycling, scale-down).
  *
- * Order matters:
- *  1. `draining` on: every request that starts from now on answers with `Connection: close`
- *     and is SERVED — Fastify's return503OnClosing is off, because the supervisor's zero-failure
- *     reload relies on requests already on their way to this worker being answered.
+ * A connection with a request in flight is always finished; a connection without one never holds
+ * the drain up for more than IDLE_LINGER_MS; and a connection is never closed while a proxy may be
+ * sending on it, as far as that can be known:
+ *  1. `draining` on: every request that starts from now on is SERVED (Fastify's return503OnClosing
+ *     is off: the supervisor's zero-failure reload relies on requests already on their way being
+ *     answered) with `Connection: close`, so the client itself retires the connection, cleanly.
  *  2. In-flight responses whose headers are not out yet get `Connection: close` too.
- *  3. Stop accepting (all listeners) and close idle keep-alive sockets NOW: Fastify 5.12's own
- *     'idle' close path is unreachable (fastify#7044, pitfall 7), so close() would otherwise wait
- *     the whole keep-alive timeout.
- *  4. Connections still waiting at the gate are admitted (served with Connection: close) rather
- *     than dropped.
- *  5. When no connection is left — or at timeoutMs, when the rest is destroyed — fastify.close()
+ *  3. Stop accepting on every listener, keeping the open connections (http.Server#close would close
+ *     the idle ones at once: Node ≥ 19 calls closeIdleConnections() there).
+ *  4. Connections waiting at the gate are admitted (served with Connection: close), not dropped.
+ *  5. Idle connections (node:http's own notion: no request begun, none pending) are retired:
+ *     - when other workers keep serving (`handOff`, reload/recycle/scale-down), each is moved to one
+ *       of them through the primary, file descriptor and unread bytes included: a proxy that reuses
+ *       the connection at that very moment is served by the other worker, nothing is reset;
+ *     - otherwise (stop, single process) one that stayed idle IDLE_LINGER_MS is closed. A keep-alive
+ *       proxy (nginx's upstream cache) reuses its most recently used connection first, so a
+ *       connection still unused after the linger sits at the cold end of its pool, and one that is
+ *       reused is answered with Connection: close (step 1). Closing an idle connection can always
+ *       race a client that picks it at that instant — HTTP/1.1 has no way around it — the linger
+ *       makes that a connection the client had left alone.
+ *  6. When no connection is left — or at timeoutMs, when the rest is destroyed — fastify.close()
  *     runs the app's onClose hooks (database pools close after the last request, not before).
  */
 import type http from 'node:http'
 import type { FastifyInstance } from 'fastify'
-import net from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { kLastRequestAt, type TunedHttp } from './http-server'
+import net, { type Socket } from 'node:net'
+import type { TunedHttp } from './http-server'
+import { freezeForTransfer, idleConnections, thaw } from './idle-connections'
 
-/** An idle socket whose latest request arrived this recently belongs to a busy client. */
-const RECENT_MS = 100
-/** How long busy clients are answered with Connection: close before idle sockets are closed. */
-const LINGER_MS = 300
+/**
+ * How long a connection must stay idle during a drain before it is closed. Far above the gap
+ * between two requests on a connection a busy proxy is using (measured behind nginx: see README,
+ * "Drain behind a proxy"), and short enough that a silent connection never delays a stop by more
+ * than about half a second.
+ */
+export const IDLE_LINGER_MS = 500
+/** How often idle connections are looked for during a drain. */
+const POLL_MS = 25
 
-interface SocketWithMessage { _httpMessage?: http.ServerResponse | null, [kLastRequestAt]?: number }
+export interface DrainOptions {
+  /**
+   * Other processes keep serving: send this idle connection's handle to one of them. Resolves true
+   * once the handle is on its way (our copy may then be closed), false when it could not be sent.
+   */
+  handOff?: (handle: object) => Promise<boolean>
+}
 
-export async function drainServer (fastify: FastifyInstance, tuned: TunedHttp, extra: net.Server[], timeoutMs: number): Promise<void> {
+interface SocketWithMessage { _httpMessage?: http.ServerResponse | null }
+
+export async function drainServer (fastify: FastifyInstance, tuned: TunedHttp, extra: net.Server[], timeoutMs: number, options: DrainOptions = {}): Promise<void> {
   const server = tuned.server()
   const gate = tuned.gate()
   tuned.state.draining = true
@@ -37,26 +60,15 @@ export async function drainServer (fastify: FastifyInstance, tuned: TunedHttp, e
     // node:http keeps the response being written on socket._httpMessage (internal, stable since
     // Node 0.x); it is the only handle on requests that started before the drain.
     const res = (socket as unknown as SocketWithMessage)._httpMessage
-    if (res == null) continue
-    if (!res.headersSent) res.setHeader('connection', 'close')
-    else res.once('finish', () => setImmediate(() => server.closeIdleConnections()))
+    if (res != null && !res.headersSent) res.setHeader('connection', 'close')
   }
-
+  if (server.listening) net.Server.prototype.close.call(server)
   for (const s of extra) s.close()
-  // Under load a keep-alive socket is "idle" only for the microseconds between a response and the
-  // client's next request; closing it then, while that request sits in the kernel buffer, resets
-  // it (ECONNRESET, seen with autocannon during reloads). So when busy clients are connected, stop
-  // accepting but keep serving them for a moment, every response saying Connection: close; a
-  // really idle socket (nothing for RECENT_MS) is closed at once either way.
-  if (hasBusyIdleSocket(gate.admitted)) {
-    if (server.listening) net.Server.prototype.close.call(server) // stop accepting, keep idle sockets
-    await sleep(Math.min(LINGER_MS, Math.floor(timeoutMs / 4)))
-  }
-  // http.Server#close stops accepting and calls closeIdleConnections() (Node ≥ 19).
-  if (server.listening) server.close()
-  else server.closeIdleConnections()
   gate.openAll()
 
+  const retire = new IdleRetirement(server, gate.admitted, options.handOff)
+  const poll = setInterval(() => retire.sweep(), POLL_MS)
+  retire.sweep()
   const force = setTimeout(() => {
     server.closeAllConnections()
     gate.destroyAll()
@@ -66,15 +78,59 @@ export async function drainServer (fastify: FastifyInstance, tuned: TunedHttp, e
     await gate.whenEmpty()
   } finally {
     clearTimeout(force)
+    clearInterval(poll)
   }
   await fastify.close()
 }
 
-function hasBusyIdleSocket (sockets: Iterable<net.Socket>): boolean {
-  const now = performance.now()
-  for (const socket of sockets) {
-    const s = socket as unknown as SocketWithMessage
-    if (s._httpMessage == null && now - (s[kLastRequestAt] ?? -Infinity) < RECENT_MS) return true
+/** Step 5: moves or closes the idle connections, one sweep at a time. */
+class IdleRetirement {
+  /** When each idle connection was first seen idle (performance.now()). */
+  private readonly idleSince = new Map<Socket, number>()
+  private readonly moving = new Set<Socket>()
+  /** Connections whose hand-off failed: they are closed after the linger instead. */
+  private readonly stay = new WeakSet<Socket>()
+
+  constructor (
+    private readonly server: http.Server,
+    private readonly sockets: ReadonlySet<Socket>,
+    private readonly handOff: DrainOptions['handOff']
+  ) {}
+
+  sweep (): void {
+    const now = performance.now()
+    const idle = idleConnections(this.server, this.sockets)
+    for (const socket of this.sockets) {
+      if (this.moving.has(socket)) continue
+      if (!idle.has(socket)) {
+        this.idleSince.delete(socket)
+        continue
+      }
+      if (this.handOff !== undefined && !this.stay.has(socket) && this.move(socket, this.handOff)) continue
+      const since = this.idleSince.get(socket)
+      if (since === undefined) this.idleSince.set(socket, now)
+      else if (now - since >= IDLE_LINGER_MS) {
+        this.idleSince.delete(socket)
+        socket.destroy()
+      }
+    }
   }
-  return false
+
+  private move (socket: Socket, handOff: (handle: object) => Promise<boolean>): boolean {
+    const handle = freezeForTransfer(socket)
+    if (handle === undefined) return false
+    this.moving.add(socket)
+    this.idleSince.delete(socket)
+    void handOff(handle).then((sent) => {
+      this.moving.delete(socket)
+      if (sent) {
+        // Our copy of the descriptor only: the connection itself lives on in the other worker.
+        socket.destroy()
+      } else {
+        thaw(handle)
+        this.stay.add(socket)
+      }
+    })
+    return true
+  }
 }

@@ -130,14 +130,10 @@ function buildSocketPreparation (plan: ServerPlan, trust: ReturnType<typeof comp
   }
 }
 
-/** When the socket's latest request arrived (performance.now()); drain() uses it to tell busy clients from idle ones. */
-export const kLastRequestAt = Symbol('prodserver.lastRequestAt')
-
 function buildRequestListener (handler: Handler, state: ServerState, ident: string | undefined, strip: 'none' | 'all' | 'untrusted', probes: ProbeResponder | undefined): Handler {
   const stripAll = strip === 'all'
   const stripUntrusted = strip === 'untrusted'
   return function prodserverRequest (req, res) {
-    ;(req.socket as unknown as Record<symbol, number>)[kLastRequestAt] = performance.now()
     // During a drain every response closes its connection (supervisor reloads lose no request).
     if (state.draining) res.setHeader('connection', 'close')
     if (ident !== undefined) res.setHeader('server', ident)

@@ -10,7 +10,7 @@ import type { Plan } from '../plan/types'
 import { tunedHttpServer } from './http-server'
 import { buildErrorHandler } from './errors'
 import { listenAll } from './listen'
-import { drainServer } from './drain'
+import { drainServer, type DrainOptions } from './drain'
 import { buildProbeResponder, type StoreProbe } from '../ops/health'
 import { ProcessMetrics } from '../ops/process-metrics'
 import type { MetricsJSON } from '../ops/types'
@@ -41,9 +41,10 @@ export interface RunningServer {
   requestCount (): number
   /**
    * Graceful stop: readiness fails at once; after unreadyMs (drain-delay, still serving normally)
-   * stop accepting, close idle keep-alive sockets, wait in-flight up to timeoutMs, then force.
+   * stop accepting, retire idle keep-alive sockets (moved to another worker with `handOff`, else
+   * closed once idle for a moment), wait in-flight up to timeoutMs, then force.
    */
-  drain (timeoutMs: number, unreadyMs?: number): Promise<void>
+  drain (timeoutMs: number, unreadyMs?: number, options?: DrainOptions): Promise<void>
   /** True once drain() was called. */
   readonly draining: boolean
   /** Connections being served and waiting at the connection limit, right now. */
@@ -135,8 +136,8 @@ export async function startServer (plan: Plan, options: StartServerOptions): Pro
     fastify: f,
     addresses: listening.addresses,
     requestCount: () => tuned.state.requests,
-    drain: (timeoutMs, unreadyMs = 0) => {
-      drained ??= unreadyThenDrain(tuned.state, unreadyMs, ownLog()).then(() => drainServer(f, tuned, extra, timeoutMs)).finally(() => metrics?.close())
+    drain: (timeoutMs, unreadyMs = 0, drainOptions) => {
+      drained ??= unreadyThenDrain(tuned.state, unreadyMs, ownLog()).then(() => drainServer(f, tuned, extra, timeoutMs, drainOptions)).finally(() => metrics?.close())
       return drained
     },
     get draining () { return drained !== undefined || tuned.state.draining },
