@@ -16,6 +16,7 @@ import { reapDirectory } from '../lib/sessions/stores/reaper'
 import { encodeRecord, decodeRecord } from '../lib/sessions/stores/file/envelope'
 import { SHARD_NAMES, sessionPaths } from '../lib/sessions/stores/file/paths'
 import { newSessionId } from './helpers/store-contract'
+import { RefusedSessionIdError } from '../lib/sessions/stores/types'
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'store-file-'))
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }))
@@ -23,8 +24,8 @@ let dirs = 0
 const freshDir = (): string => path.join(root, `d${dirs++}`)
 const mode = (p: string): number => fs.statSync(p).mode & 0o777
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
-const recordFile = (dir: string, id: string): string => sessionPaths(dir, id)!.record
-const tombstoneFile = (dir: string, id: string): string => sessionPaths(dir, id)!.tombstone
+const recordFile = (dir: string, id: string): string => sessionPaths(dir, id).record
+const tombstoneFile = (dir: string, id: string): string => sessionPaths(dir, id).tombstone
 /** Every file (not directory) under `dir`, as paths relative to it, sorted. */
 function filesUnder (dir: string): string[] {
   return (fs.readdirSync(dir, { recursive: true }) as string[])
@@ -81,10 +82,10 @@ t.test('traversal ids never touch the filesystem', async (t) => {
   const before = fs.readdirSync(base).sort()
 
   for (const evil of ['../x', absolute, `${path.relative(dir, base)}/x`]) {
-    t.equal(await store.get(evil), null, `get(${JSON.stringify(evil)}) does not read outside`)
-    await store.set(evil, '{"pwned":1}', 60_000)
-    await store.touch(evil, 60_000)
-    await store.destroy(evil)
+    await t.rejects(store.get(evil), RefusedSessionIdError, `get(${JSON.stringify(evil)}) does not read outside`)
+    await t.rejects(store.set(evil, '{"pwned":1}', 60_000), RefusedSessionIdError)
+    await t.rejects(store.touch(evil, 60_000), RefusedSessionIdError)
+    await t.rejects(store.destroy(evil), RefusedSessionIdError)
   }
   t.equal(fs.readFileSync(sentinel, 'utf8'), 'fps1 9\n{"own":1}', 'file next to the store dir: not deleted, not overwritten')
   t.equal(fs.readFileSync(absolute + '.json', 'utf8'), 'fps1 9\n{"own":2}', 'absolute-path target untouched')

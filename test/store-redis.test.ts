@@ -8,6 +8,7 @@ import { Redis } from 'ioredis'
 import { privateRedisForFile, startRedis } from './helpers/redis-server'
 import { RedisSessionStore, TOMBSTONE } from '../lib/sessions/stores/redis'
 import { StoreUnavailableError } from '../lib/sessions/errors'
+import { RefusedSessionIdError } from '../lib/sessions/stores/types'
 
 const ID = 'AbCdEfGhIjKlMnOpQrStUvWxYz012345' // 32 base64url chars, like @fastify/session's ids
 const id = (n: number | string): string => `${ID.slice(0, 24)}${String(n).padStart(8, '0')}`
@@ -81,14 +82,14 @@ t.test('set with a non-positive ttl removes a live record', async (t) => {
   t.equal(await store.get(id(8)), null)
 })
 
-t.test('invalid ids never reach Redis: miss / no-op without a command', async (t) => {
+t.test('invalid ids never reach Redis: refused without a command', async (t) => {
   const store = await openStore()
   await server.raw.config('RESETSTAT')
-  for (const bad of ['../../etc/passwd', 'short', 'a'.repeat(200), 'x\u0000yyyyyyyyyyyyyyyyyyyy', 'a.b.c.d.e.f.g.h.i.j.k']) {
-    t.equal(await store.get(bad), null)
-    await store.set(bad, '{"a":1}', 60_000)
-    await store.touch(bad, 60_000)
-    await store.destroy(bad)
+  for (const bad of ['../../etc/passwd', 'a'.repeat(200), 'x\u0000yyyyyyyyyyyyyyyyyyyy', 'a.b.c.d.e.f.g.h.i.j.k', '']) {
+    await t.rejects(store.get(bad), RefusedSessionIdError)
+    await t.rejects(store.set(bad, '{"a":1}', 60_000), RefusedSessionIdError)
+    await t.rejects(store.touch(bad, 60_000), RefusedSessionIdError)
+    await t.rejects(store.destroy(bad), RefusedSessionIdError)
   }
   const stats = await server.raw.info('commandstats')
   const used = stats.split('\n').filter((l) => l.startsWith('cmdstat_')).map((l) => l.split(':')[0])

@@ -251,6 +251,13 @@ export const KNOBS = [
     help: 'Idle lifetime of a session; sliding; at least 1s (the cookie Expires attribute has one-second resolution).'
   },
   {
+    // One limit for every store (lib/sessions/size-limit.ts): 256 KB is 64 times a whole cookie
+    // store's 4 KB, while a default 200 MB worker can hold hundreds of such saves in flight.
+    name: 'session-max-size', kind: 'size', group: 'session', env: ['PRODSERVER_SESSION_MAX_SIZE', 'SESSION_MAX_SIZE'],
+    default: 256 * 1024, min: 1024, max: 64 * 1024 * 1024, pluginOption: 'maxSize',
+    help: 'Largest session a save may write (its JSON, in bytes); a larger save fails that request with 413 and one log line.'
+  },
+  {
     name: 'session-cookie-name', kind: 'string', group: 'session', env: ['PRODSERVER_SESSION_COOKIE_NAME', 'SESSION_COOKIE_NAME'],
     default: 'sessionId', pluginOption: 'cookieName', help: 'Name of the session cookie.'
   },

@@ -22,7 +22,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { withTimeout } from './bounded'
 import { StoreUnavailableError } from './errors'
-import { isValidSessionId, type SessionRecordStore } from './stores/types'
+import { RefusedSessionIdError, isValidSessionId, type SessionRecordStore } from './stores/types'
+import { SessionTooLargeError, sessionTooLarge, sizeSurelyOver } from './size-limit'
 import { storeOpTimer, type StoreOp, type StoreOpTimer } from '../ops/store-ops'
 
 type Callback = (err?: unknown) => void
@@ -39,6 +40,8 @@ export interface AdapterOptions {
   ttlMs: number
   /** Bound on one operation. */
   timeoutMs: number
+  /** Largest session JSON (UTF-8 bytes) a save may write (session-max-size); larger → 413. */
+  maxSessionBytes: number
   log: FastifyBaseLogger
   /**
    * Called when a load fails; the request then continues without a session (get answers "none")
@@ -112,6 +115,25 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
     return err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err)
   }
 
+  /**
+   * A store's refusal of this one request (an oversized record it built itself, an id it does not
+   * take) keeps its own status: it is not an outage, so not a 503.
+   */
+  const refusal = (err: unknown): Error | undefined => {
+    if (!(err instanceof SessionTooLargeError) && !(err instanceof RefusedSessionIdError)) return undefined
+    opts.log.warn({ store: store.kind }, `session store refused the write: ${err.message}`)
+    return err
+  }
+
+  /** An id no store accepts (a custom idGenerator's): the request fails with a 500 that says why in the log. */
+  const refusedId = (what: string, id: unknown): RefusedSessionIdError => {
+    const error = new RefusedSessionIdError(id)
+    opts.log.error({ store: store.kind }, `session ${what} refused: ${error.message}`)
+    return error
+  }
+
+  const refusedSessions = new WeakSet<object>()
+
   return {
     get (id, cb) {
       if (!isValidSessionId(id)) { cb(null, null); return }
@@ -139,23 +161,42 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
     },
 
     set (id, session, cb) {
-      if (!isValidSessionId(id)) { cb(); return }
-      let json: string
+      if (!isValidSessionId(id)) { cb(refusedId('set', id)); return }
+      let json = ''
+      let tooLarge: SessionTooLargeError | null = null
       try {
-        json = serializeSession(session)
+        // A session that is certainly too large is refused before it is serialized at all.
+        const atLeast = typeof session === 'object' && session !== null ? sizeSurelyOver(session, opts.maxSessionBytes, 'cookie') : 0
+        if (atLeast > 0) {
+          tooLarge = new SessionTooLargeError(atLeast, opts.maxSessionBytes, false)
+        } else {
+          json = serializeSession(session)
+          tooLarge = sessionTooLarge(json, opts.maxSessionBytes)
+        }
       } catch (err) {
         // Not a store failure: the application put something unserializable in the session.
         cb(err)
         return
       }
+      if (tooLarge !== null) {
+        // Fastify sends the error response through the onSend hooks again, so @fastify/session
+        // tries the same save twice: one log line per refused session, not two.
+        if (!refusedSessions.has(session)) {
+          refusedSessions.add(session)
+          opts.log.warn({ store: store.kind, sessionBytes: tooLarge.bytes, limit: tooLarge.limit },
+            `session not saved: ${tooLarge.size}, over session-max-size (${tooLarge.limit} bytes; SESSION_MAX_SIZE); the request fails with 413`)
+        }
+        cb(tooLarge)
+        return
+      }
       const maxAge = session?.cookie?.originalMaxAge
       const ttl = typeof maxAge === 'number' && maxAge > 0 ? maxAge : opts.ttlMs
-      bounded(store.set(id, json, ttl), 'set').then(() => cb(), (err) => cb(fail('set', err)))
+      bounded(store.set(id, json, ttl), 'set').then(() => cb(), (err) => cb(refusal(err) ?? fail('set', err)))
     },
 
     destroy (id, cb) {
-      if (!isValidSessionId(id)) { cb(); return }
-      bounded(store.destroy(id), 'destroy').then(() => cb(), (err) => cb(fail('destroy', err)))
+      if (!isValidSessionId(id)) { cb(refusedId('destroy', id)); return }
+      bounded(store.destroy(id), 'destroy').then(() => cb(), (err) => cb(refusal(err) ?? fail('destroy', err)))
     }
   }
 }

@@ -44,6 +44,8 @@ export interface SessionsOptions {
   algorithm?: string
   /** Idle lifetime, sliding: a number of seconds or `'30m'`, `'1h'`… (default 1 day). */
   ttl?: number | string
+  /** Largest session JSON a save may write: bytes or `'512kb'` (default 256 KB); larger → 413. */
+  maxSize?: number | string
   cookieName?: string
   /** Prefix of the cookie value (`'s:'` for express-session cookies; default none). */
   cookiePrefix?: string
@@ -60,7 +62,7 @@ export interface SessionsOptions {
     partitioned?: boolean
     priority?: Priority
   }
-  /** Makes new session ids: 16 to 128 characters of A-Z a-z 0-9 _ - (default: 32 random). */
+  /** Makes new session ids: 1 to 128 characters of A-Z a-z 0-9 _ - (default: 32 random). */
   idGenerator?: (request?: any) => string
   /** Save new, unmodified sessions too (default false; true warns once). */
   saveUninitialized?: boolean
@@ -94,6 +96,8 @@ export interface SessionConfig {
   /** undefined = not configured (secrets.ts decides). */
   secrets?: string[]
   ttlMs: number
+  /** session-max-size: the largest session JSON (UTF-8 bytes) a save may write. */
+  maxSessionBytes: number
   cookieName: string
   cookieSecure: CookieSecure
   /** @fastify/session's options beyond the knobs: cookie attributes, prefix, signer, id generator… */
@@ -192,6 +196,7 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
     customStore,
     secrets: v['session-secret'],
     ttlMs: v['session-ttl'],
+    maxSessionBytes: v['session-max-size'],
     cookieName: v['session-cookie-name'],
     cookieSecure: v['session-cookie-secure'] as CookieSecure,
     fastifySession,

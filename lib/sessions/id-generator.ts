@@ -1,6 +1,6 @@
 /**
  * @fastify/session's `idGenerator` option, checked: an id it returns outside what the stores
- * accept (16 to 128 characters of A-Z a-z 0-9 _ -; ids become file names and Redis keys) fails the
+ * accept (1 to 128 characters of A-Z a-z 0-9 _ -; ids become file names and Redis keys) fails the
  * request with an error naming the option, instead of a session every store silently refuses to
  * save (connect-redis 8's own tests use 3-character ids).
  */

@@ -13,6 +13,7 @@ import crypto from 'node:crypto'
 import { knobsInGroup } from '../config/knobs'
 import { KnobError } from '../config/values'
 import { closest } from '../config/suggest'
+import { MAX_SESSION_ID_LENGTH } from './stores/types'
 
 export type Verdict = 'honoured' | 'warns' | 'refused'
 
@@ -27,7 +28,7 @@ export interface OptionRule {
 }
 
 /** Where a session id may come from a custom generator: what the stores accept (types.ts). */
-export const ID_ACCEPTED = '16 to 128 characters of A-Z a-z 0-9 _ -'
+export const ID_ACCEPTED = `1 to ${MAX_SESSION_ID_LENGTH} characters of A-Z a-z 0-9 _ -`
 
 export const OPTION_RULES: readonly OptionRule[] = [
   {

@@ -92,6 +92,7 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   const adapterOptions: AdapterOptions = {
     ttlMs: config.ttlMs,
     timeoutMs: config.timeoutMs,
+    maxSessionBytes: config.maxSessionBytes,
     log: fastify.log,
     onLoadFailure: (id, error) => failedLoads.record(id, error),
     onLoaded: (id, expiresAt) => { lastLoaded = { id, expiresAt } }

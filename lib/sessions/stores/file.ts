@@ -94,7 +94,6 @@ export class FileSessionStore implements SessionRecordStore {
 
   async get (id: string): Promise<StoredSession | null> {
     const p = sessionPaths(this.dir, id)
-    if (p === null) return null
     if (this.pinned?.has(id) === true) {
       // Read before: one stat tells whether the copy we hold is still the record (file/pinned.ts).
       const st = await statOrNull(p.record)
@@ -111,14 +110,13 @@ export class FileSessionStore implements SessionRecordStore {
 
   async set (id: string, json: string, ttlMs: number): Promise<void> {
     const paths = sessionPaths(this.dir, id)
-    if (paths === null) return
     if (typeof json !== 'string') throw new TypeError('FileSessionStore.set: json must be a string')
     await this.recordWrites.submit(id, { paths, json, ttlMs })
   }
 
   async touch (id: string, ttlMs: number): Promise<void> {
     const p = sessionPaths(this.dir, id)
-    if (p === null || !(ttlMs > 0)) return
+    if (!(ttlMs > 0)) return
     try {
       // An expired record must stay expired: utimes would bring it back.
       const st = await fdCalls.stat(p.record)
@@ -132,7 +130,6 @@ export class FileSessionStore implements SessionRecordStore {
 
   async destroy (id: string): Promise<void> {
     const p = sessionPaths(this.dir, id)
-    if (p === null) return
     this.pinned?.drop(id)
     // A never-saved id needs no tombstone: logout spam must not fill the directory with them.
     if ((await statOrNull(p.record)) === null) return

@@ -11,7 +11,7 @@
  * than one worker (lib/sessions/select.ts) and warns under NODE_ENV=production (open-store.ts).
  */
 import { LRUCache } from 'lru-cache'
-import { DEFAULT_TOMBSTONE_MS, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
+import { DEFAULT_TOMBSTONE_MS, assertSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
 
 export interface MemoryStoreLog { warn (msg: string): void }
 
@@ -61,7 +61,7 @@ export class MemorySessionStore implements SessionRecordStore {
   }
 
   async get (id: string): Promise<StoredSession | null> {
-    if (!isValidSessionId(id)) return null
+    assertSessionId(id)
     const e = this.records.get(id)
     // lru-cache's clock is performance.now(); our expiresAt is wall-clock: check both.
     if (e === undefined || e.expiresAt <= Date.now()) return null
@@ -69,7 +69,7 @@ export class MemorySessionStore implements SessionRecordStore {
   }
 
   async set (id: string, json: string, ttlMs: number): Promise<void> {
-    if (!isValidSessionId(id)) return
+    assertSessionId(id)
     if (typeof json !== 'string') throw new TypeError('MemorySessionStore.set: json must be a string')
     // Same rule as the Redis store: a ttl <= 0 (or NaN) ends the session now.
     if (!(ttlMs > 0)) {
@@ -81,14 +81,15 @@ export class MemorySessionStore implements SessionRecordStore {
   }
 
   async touch (id: string, ttlMs: number): Promise<void> {
-    if (!isValidSessionId(id) || !(ttlMs > 0)) return
+    assertSessionId(id)
+    if (!(ttlMs > 0)) return
     const e = this.records.get(id)
     if (e === undefined || e.expiresAt <= Date.now()) return
     this.records.set(id, { json: e.json, expiresAt: Date.now() + ttlMs }, { ttl: ttlMs })
   }
 
   async destroy (id: string): Promise<void> {
-    if (!isValidSessionId(id)) return
+    assertSessionId(id)
     // A never-saved id needs no tombstone; writing one would let logout spam evict real ones.
     if (!this.records.has(id)) return
     this.tombstones.set(id, true)

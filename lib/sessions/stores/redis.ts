@@ -20,7 +20,7 @@
 import type { Redis, RedisOptions } from 'ioredis'
 import { withTimeout } from '../bounded'
 import { StoreUnavailableError } from '../errors'
-import { DEFAULT_TOMBSTONE_MS, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
+import { DEFAULT_TOMBSTONE_MS, assertSessionId, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
 import { keyPrefixOf, mastersOf, normalizeClient, type ClientHandle, type ClientOptions, type RedisAddress, type RedisClient, type StoreLog } from './redis/client'
 import { Breaker } from './redis/breaker'
 import { GET_WITH_TTL, SET_UNLESS_TOMBSTONE, DESTROY_EXISTING, TOMBSTONE, TOUCH_LIVE } from './redis/scripts'
@@ -104,7 +104,7 @@ export class RedisSessionStore implements SessionRecordStore {
   }
 
   async get (id: string): Promise<StoredSession | null> {
-    if (!isValidSessionId(id)) return null
+    assertSessionId(id)
     const key = this.prefix + id
     const reply = await this.run('redis get', () => GET_WITH_TTL.run(this.handle.client, key, [TOMBSTONE]))
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') return null
@@ -114,7 +114,7 @@ export class RedisSessionStore implements SessionRecordStore {
   }
 
   async set (id: string, json: string, ttlMs: number): Promise<void> {
-    if (!isValidSessionId(id)) return
+    assertSessionId(id)
     if (typeof json !== 'string') throw new TypeError('RedisSessionStore.set: json must be a string')
     const ttl = Number.isFinite(ttlMs) ? Math.ceil(ttlMs) : 0
     const key = this.prefix + id
@@ -122,14 +122,14 @@ export class RedisSessionStore implements SessionRecordStore {
   }
 
   async touch (id: string, ttlMs: number): Promise<void> {
-    if (!isValidSessionId(id)) return
+    assertSessionId(id)
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) return
     const key = this.prefix + id
     await this.run('redis touch', () => TOUCH_LIVE.run(this.handle.client, key, [Math.ceil(ttlMs), TOMBSTONE]))
   }
 
   async destroy (id: string): Promise<void> {
-    if (!isValidSessionId(id)) return
+    assertSessionId(id)
     const key = this.prefix + id
     // Only a stored session becomes a tombstone (see DESTROY_EXISTING): enough to stop a request that
     // loaded it from saving it back, and nothing for ids that were never saved.

@@ -10,7 +10,9 @@
  * - `destroy` leaves a tombstone for `tombstoneMs`, and `set` on a tombstoned id is a silent no-op,
  *   so a slower request that loaded the session before logout cannot bring it back.
  * - `touch` extends the lifetime of an existing record and never creates one.
- * - Ids are validated (isValidSessionId) before any I/O; an invalid id is a miss / no-op.
+ * - Ids are validated (isValidSessionId) before any I/O; an invalid id is refused loudly: every
+ *   operation rejects with RefusedSessionIdError and nothing is read or written (a silent no-op
+ *   would let a custom id generator "save" sessions that never exist).
  * - A missing record is `null` at once (no retries, no log line).
  */
 export interface StoredSession {
@@ -44,12 +46,41 @@ export interface SessionRecordStore {
 /** How long a destroyed id stays refused. Long enough to outlive any request still in flight. */
 export const DEFAULT_TOMBSTONE_MS = 10 * 60 * 1000
 
+/** Longest id the stores accept: room for any generator (a UUID is 36), short enough for a file name. */
+export const MAX_SESSION_ID_LENGTH = 128
+
+/** The id alphabet as a regex fragment (file/paths.ts builds its file-name patterns from it). */
+export const SESSION_ID_CHARS = `[A-Za-z0-9_-]{1,${MAX_SESSION_ID_LENGTH}}`
+
 /**
- * @fastify/session's default ids are 32 base64url characters; custom generators get some room.
- * Anything else (`../x`, absolute paths, NUL, dots, over-long) never reaches a path or a key.
+ * @fastify/session's default ids are 32 base64url characters; a custom generator may use any
+ * length from 1 to MAX_SESSION_ID_LENGTH in the same alphabet. Anything else (`../x`, absolute
+ * paths, NUL, dots, over-long) never reaches a path or a key.
  */
-const SESSION_ID = /^[A-Za-z0-9_-]{16,128}$/
+const SESSION_ID = new RegExp(`^${SESSION_ID_CHARS}$`)
 
 export function isValidSessionId (id: unknown): id is string {
   return typeof id === 'string' && SESSION_ID.test(id)
+}
+
+/** Rejects with RefusedSessionIdError unless `id` is valid; the stores call it first thing. */
+export function assertSessionId (id: unknown): asserts id is string {
+  if (!isValidSessionId(id)) throw new RefusedSessionIdError(id)
+}
+
+/**
+ * A store was handed an id it will not store. The message says what is accepted and never echoes
+ * the id (a session id is a bearer credential); 500, because it is the id generator's fault.
+ */
+export class RefusedSessionIdError extends Error {
+  readonly statusCode = 500
+  readonly code = 'FST_SESSION_ID_REFUSED'
+
+  constructor (id: unknown) {
+    const got = typeof id !== 'string'
+      ? (id === null ? 'null' : `a ${typeof id}`)
+      : id.length === 0 || id.length > MAX_SESSION_ID_LENGTH ? `${id.length} characters` : 'a character outside that alphabet'
+    super(`session id refused: accepted ids are 1 to ${MAX_SESSION_ID_LENGTH} characters of A-Z a-z 0-9 _ -; got ${got}`)
+    this.name = 'RefusedSessionIdError'
+  }
 }

@@ -8,7 +8,7 @@
  * case the allow-list is ever widened.
  */
 import path from 'node:path'
-import { isValidSessionId } from '../types'
+import { RefusedSessionIdError, SESSION_ID_CHARS, assertSessionId } from '../types'
 
 export interface SessionPaths {
   /** `<dir>/<shard>/<id>.json`: the record; its mtime is the expiry (see file.ts). */
@@ -39,19 +39,19 @@ export function shardOf (id: string): string {
 }
 
 /** Names the store writes: `<id>.json`, `<id>.gone`. Anything else in the directory is left alone. */
-export const OWNED_NAME = /^[A-Za-z0-9_-]{16,128}\.(json|gone)$/
+export const OWNED_NAME = new RegExp(`^${SESSION_ID_CHARS}\\.(json|gone)$`)
 /** Temp files: `<final name>.<pid>.<hex>.tmp` (atomic.ts) and `.check.<pid>.<hex>.tmp` (check()). */
-export const TEMP_NAME = /^(?:[A-Za-z0-9_-]{16,128}\.(?:json|gone)|\.check)\.\d+\.[0-9a-f]{8,}\.tmp$/
+export const TEMP_NAME = new RegExp(`^(?:${SESSION_ID_CHARS}\\.(?:json|gone)|\\.check)\\.\\d+\\.[0-9a-f]{8,}\\.tmp$`)
 
-/** `null` when the id must not reach the filesystem. `dir` must already be absolute (resolved). */
-export function sessionPaths (dir: string, id: unknown): SessionPaths | null {
-  if (!isValidSessionId(id)) return null
+/** Throws RefusedSessionIdError when the id must not reach the filesystem. `dir` must already be absolute. */
+export function sessionPaths (dir: string, id: unknown): SessionPaths {
+  assertSessionId(id)
   // Concatenation, not path.resolve (this runs for every store call): the allow-list admits no
   // separator, dot or NUL. The dirname check stays as the independent second guard: dirname does
   // not normalise, so an id with '/' or '..' in it would not have the shard as its dirname.
   const shard = (dir.endsWith(path.sep) ? dir : dir + path.sep) + shardOf(id)
   const base = shard + path.sep + id
   const record = base + RECORD_EXT
-  if (path.dirname(record) !== shard) return null
+  if (path.dirname(record) !== shard) throw new RefusedSessionIdError(id)
   return { record, tombstone: base + TOMBSTONE_EXT }
 }
