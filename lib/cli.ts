@@ -4,6 +4,7 @@
  *
  *   prodserver serve <module> [flags]
  *   prodserver config [--json] [flags]
+ *   prodserver status [--json] | reload | stop   (lib/cli/control.ts)
  *   prodserver --help | --version
  *
  * Bad input (KnobError) exits with code 2 and one line on stderr naming the flag or variable, the
@@ -19,8 +20,9 @@ import { configJson, configText } from './cli/config-report'
 import { renderHelp } from './cli/help'
 import { packageVersion } from './cli/version'
 import { serve } from './serve'
+import { controlCommand } from './cli/control'
 
-const COMMANDS = ['serve', 'config', 'help']
+const COMMANDS = ['serve', 'config', 'status', 'reload', 'stop', 'help']
 
 export interface CliIo {
   stdout (text: string): void
@@ -41,6 +43,9 @@ export async function run (argv: readonly string[], io: CliIo): Promise<number |
     switch (args.command) {
       case 'config': return config(args, io)
       case 'serve': return await serveCommand(args, io)
+      case 'status':
+      case 'reload':
+      case 'stop': return await controlCommand(args.command, args, io)
       default:
         throw new KnobError(`unknown command ${JSON.stringify(args.command)}; accepted: ${COMMANDS.join(', ')} (prodserver --help)`)
     }

@@ -62,7 +62,8 @@ export async function serve (options: ServeOptions): Promise<ServeHandle> {
       throw new AppLoadError(`cannot load app module ${options.app}: not found (resolved against ${process.cwd()})`)
     }
   }
-  return await runPrimary({ plan, log, env, workerEnv: sessionKnobEnv(resolved) })
+  const app = typeof options.app === 'string' ? resolveAppPath(options.app) : undefined
+  return await runPrimary({ plan, log, env, workerEnv: sessionKnobEnv(resolved), app })
 }
 
 /**

@@ -105,9 +105,9 @@ t.test('an unknown PRODSERVER_ variable is a warning on stderr, not an error', a
 
 t.test('commands: missing, unknown, serve without a module', async (t) => {
   const none = cli([])
-  t.same([none.code, none.stderr], [2, 'prodserver: missing command; accepted: serve, config, help (prodserver --help)\n'])
+  t.same([none.code, none.stderr], [2, 'prodserver: missing command; accepted: serve, config, status, reload, stop, help (prodserver --help)\n'])
   const unknown = cli(['start'])
-  t.same([unknown.code, unknown.stderr], [2, 'prodserver: unknown command "start"; accepted: serve, config, help (prodserver --help)\n'])
+  t.same([unknown.code, unknown.stderr], [2, 'prodserver: unknown command "start"; accepted: serve, config, status, reload, stop, help (prodserver --help)\n'])
   const serve = cli(['serve'])
   t.same([serve.code, serve.stderr], [2, 'prodserver: serve needs a module; accepted: prodserver serve <module> [flags]\n'])
 })

@@ -7,7 +7,10 @@
 import t from 'tap'
 import http from 'node:http'
 import path from 'node:path'
-import { spawnServer, freePort, get, clusterFlags, CLI, FIXTURES } from './helpers/process'
+import fs from 'node:fs'
+import os from 'node:os'
+import { spawnServer, freePort, get, clusterFlags, eventually, CLI, FIXTURES } from './helpers/process'
+import { prodserver } from './helpers/cli'
 
 const LEAKY = path.join(FIXTURES, 'leaky-app.js')
 
@@ -115,8 +118,10 @@ t.test('a leak faster than sampling ends at the heap cap: the log names memory a
   const port = await freePort()
   // Observe only (threshold 0), so nothing replaces the worker first; worker-timeout 2s makes the
   // heartbeat (which carries the heap figures) every 500 ms. worker-memory-mb 128 → heap cap 96 MB.
+  const controlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'prodserver-control-'))
+  t.teardown(() => fs.rmSync(controlDir, { recursive: true, force: true }))
   const p = spawnServer(t, [CLI, LEAKY, ...clusterFlags(port, [
-    '--workers', '2', '--worker-memory-mb', '128', '--worker-memory-threshold', '0'
+    '--workers', '2', '--worker-memory-mb', '128', '--worker-memory-threshold', '0', '--control-dir', controlDir
   ])])
   await p.waitLine('all workers ready')
 
@@ -129,6 +134,16 @@ t.test('a leak faster than sampling ends at the heap cap: the log names memory a
   t.equal(died.action, 'respawn')
   await p.waitLine((l) => l.msg === 'worker started' && l.reason === 'respawn')
   t.equal((await get(port, '/')).status, 200, 'the other worker kept serving; a replacement was started')
+
+  // Counted as a memory restart, for the server and for the respawned worker's place.
+  const status = await eventually(async () => {
+    const s = JSON.parse((await prodserver(['status', '--json', '--control-dir', controlDir])).stdout)
+    return s.workers.length === 2 && s.workers.every((w: { state: string }) => w.state === 'ready') ? s : undefined
+  }, 20_000, 'two ready workers again')
+  t.equal(status.restarts.memory, 1)
+  t.equal(status.restarts.crash, 0)
+  const respawned = status.workers.find((w: { startedFor: string }) => w.startedFor === 'respawn')
+  t.same(respawned?.restarts, { memory: 1 })
 })
 
 t.test('single process over its budget: a warning naming memory, and it keeps serving', async (t) => {

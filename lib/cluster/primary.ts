@@ -25,7 +25,11 @@ import { SupervisorMetrics, type RestartReason } from '../ops/supervisor-metrics
 import { startMetricsServer, type MetricsEndpoint } from '../ops/metrics-server'
 import { MemoryWatch, roundMb, type MemoryReading } from './memory-watch'
 import { exitCause, type Verdict } from './memory-budget'
-import type { HeapUse } from '../system/process-memory'
+import { rssMb, type HeapUse } from '../system/process-memory'
+import { openControlChannel } from '../control/attach'
+import { buildStatusReport, zeroRestarts } from '../control/status-report'
+import type { ControlHandlers } from '../control/server'
+import type { ReloadResult, RestartCounts, StatusReport, ServerInfo } from '../control/protocol'
 
 type WorkerState = 'booting' | 'ready' | 'draining'
 type RotationReason = 'reload' | 'recycle' | 'memory'
@@ -50,6 +54,9 @@ interface WorkerRecord {
   /** False until the worker's first message: it has not reached our code yet. */
   heard: boolean
   requests: number
+  /** Why it was started (boot, respawn, reload, recycle, memory, scale-up), and its place's restarts so far. */
+  startedFor: string
+  restarts: Partial<RestartCounts>
   /** The latest heap figures from its heartbeat (memory budget, status). */
   heap?: HeapUse
   drainReason?: string
@@ -70,17 +77,24 @@ export interface PrimaryOptions {
   /** Extra env for every worker (e.g. session knobs given as flags or options in code). */
   workerEnv?: Record<string, string>
   env?: NodeJS.ProcessEnv
+  /** The app module path (shown by `prodserver status`). */
+  app?: string
 }
 
 export async function runPrimary (options: PrimaryOptions): Promise<ServeHandle> {
   const supervisor = new Supervisor(options)
   // Before any fork: a metrics port that cannot be bound is a configuration error, found at once.
   await supervisor.startMetrics()
+  const control = await openControlChannel({ plan: options.plan, mode: 'cluster', app: options.app, log: options.log, handlers: supervisor.controlHandlers() })
   await supervisor.start()
+  control?.publish({ addresses: supervisor.addresses })
   return {
     role: 'primary',
     get addresses () { return supervisor.addresses },
-    close: () => supervisor.stop('close')
+    close: async () => {
+      await supervisor.stop('close')
+      await control?.close()
+    }
   }
 }
 
@@ -113,6 +127,10 @@ export class Supervisor {
   private metricsEndpoint?: MetricsEndpoint
   private readonly memory: MemoryWatch
   private readonly handoff: ConnectionHandoff
+  private readonly restarts = zeroRestarts()
+  /** Restart lineages of crashed workers, handed to their respawns (status shows restarts per worker). */
+  private readonly orphanedRestarts: Array<Partial<RestartCounts>> = []
+  private reloadWaiters: Array<(result: ReloadResult) => void> = []
 
   constructor (options: PrimaryOptions) {
     this.plan = options.plan
@@ -176,14 +194,15 @@ export class Supervisor {
   }
 
   /** Graceful stop: drain every worker within graceful-timeout, SIGKILL the rest. */
-  stop (reason: 'close' | NodeJS.Signals): Promise<void> {
+  stop (reason: 'close' | 'stop command' | NodeJS.Signals): Promise<void> {
     if (this.phase === 'stopping' || this.phase === 'halted') {
-      if (reason !== 'close') this.quickShutdown(reason)
+      if (reason !== 'close' && reason !== 'stop command') this.quickShutdown(reason)
       return this.stopped ?? Promise.resolve()
     }
     this.phase = 'stopping'
     this.retireQueue.length = 0
     this.rotation = undefined
+    this.settleReload({ ok: false, error: 'the server is stopping' })
     this.stopped = new Promise((resolve) => { this.onStopped = resolve })
     this.log.info({ reason, workers: this.workers.size, gracefulTimeoutMs: this.plan.supervisor.gracefulTimeoutMs }, 'shutdown: draining workers')
     for (const rec of this.workers.values()) this.drain(rec, 'stop')
@@ -254,7 +273,7 @@ export class Supervisor {
         }
         return
       }
-      for (let i = counted.length; i < this.target; i++) this.spawn(this.nextSpawnReason)
+      for (let i = counted.length; i < this.target; i++) this.spawn(this.nextSpawnReason, this.orphanedRestarts.shift())
     } else if (counted.length > this.target) {
       const surplus = counted
         .filter((rec) => rec !== this.rotation?.old)
@@ -278,7 +297,7 @@ export class Supervisor {
         if (this.workers.has(next.rec.worker.id) && next.rec.state !== 'draining') break
       }
       if (next === undefined) return
-      const fresh = this.spawn(next.reason)
+      const fresh = this.spawn(next.reason, withRestart(next.rec.restarts, next.reason))
       this.rotation = { reason: next.reason, old: next.rec, fresh }
       this.log.info({ reason: next.reason, old: next.rec.pid, fresh: fresh.pid, left: this.retireQueue.length }, 'replacing worker: new one booting')
       return
@@ -314,6 +333,50 @@ export class Supervisor {
     const queued = new Set(this.retireQueue.map((e) => e.rec))
     for (const rec of current) if (!queued.has(rec) && rec !== this.rotation?.old) this.retireQueue.push({ rec, reason: 'reload' })
     this.log.info({ workers: current.map((rec) => rec.pid) }, 'reload: replacing workers one at a time')
+    if (!this.reloadPending()) this.settleReload({ ok: true, workers: this.servingPids() })
+  }
+
+  // ── the control socket (prodserver status / reload / stop) ─────────────────────────────────
+
+  controlHandlers (): ControlHandlers {
+    return {
+      status: (info) => this.statusReport(info),
+      reload: () => new Promise((resolve) => {
+        if (this.phase === 'stopping' || this.phase === 'halted') return resolve({ ok: false, error: 'the server is stopping' })
+        this.reloadWaiters.push(resolve)
+        this.signalQueue.push('SIGHUP')
+        this.wake()
+      }),
+      stop: () => {
+        // Like SIGTERM, but a second stop command waits instead of killing.
+        if (this.phase !== 'stopping' && this.phase !== 'halted') {
+          this.exitWhenStopped = true
+          void this.stop('stop command')
+        }
+        return { deadlineMs: this.plan.ops.drainDelayMs + this.plan.supervisor.gracefulTimeoutMs + KILL_MARGIN_MS }
+      }
+    }
+  }
+
+  private statusReport (info: Omit<ServerInfo, 'socket' | 'token'>): StatusReport {
+    const processes = [...this.workers.values()].map((rec) => ({
+      ...rec, rssMb: rssMb(rec.pid), reading: this.memory.reading(rec.pid)
+    }))
+    return buildStatusReport({ info, phase: this.phase, plan: this.plan, processes, restarts: { ...this.restarts }, memory: this.memory.summary() })
+  }
+
+  private reloadPending (): boolean {
+    return this.rotation?.reason === 'reload' || this.retireQueue.some((e) => e.reason === 'reload')
+  }
+
+  private settleReload (result: ReloadResult): void {
+    const waiters = this.reloadWaiters
+    this.reloadWaiters = []
+    for (const resolve of waiters) resolve(result)
+  }
+
+  private servingPids (): number[] {
+    return [...this.workers.values()].filter((rec) => rec.state !== 'draining').map((rec) => rec.pid)
   }
 
   /** SIGTTIN / SIGTTOU: one worker more or less, never below one. */
@@ -377,7 +440,7 @@ export class Supervisor {
 
   // ── workers: spawn, messages, exits ────────────────────────────────────────────────────────
 
-  private spawn (reason: string): WorkerRecord {
+  private spawn (reason: string, restarts: Partial<RestartCounts> = {}): WorkerRecord {
     const env: Record<string, string> = {
       ...this.workerEnv,
       [WORKER_ENV.plan]: JSON.stringify(this.plan),
@@ -388,7 +451,7 @@ export class Supervisor {
     const worker = cluster.fork(env)
     this.handoff.watch(worker)
     const now = Date.now()
-    const rec: WorkerRecord = { worker, pid: worker.process.pid ?? 0, state: 'booting', startedAt: now, lastBeat: now, heard: false, requests: 0 }
+    const rec: WorkerRecord = { worker, pid: worker.process.pid ?? 0, state: 'booting', startedAt: now, lastBeat: now, heard: false, requests: 0, startedFor: reason, restarts }
     this.workers.set(worker.id, rec)
     worker.on('message', (m: unknown) => this.onMessage(rec, m))
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.reap(rec, code, signal))
@@ -408,6 +471,7 @@ export class Supervisor {
         rec.heap = m.heap
         break
       case 'ready':
+        rec.heap = m.heap
         this.workerReady(rec, m.addresses)
         break
       case 'boot-error':
@@ -456,7 +520,10 @@ export class Supervisor {
     const cause = exitCause({ signal, killedByUs: rec.timedOut === true, heap: rec.heap, rssMb: this.memory.reading(rec.pid)?.rssMb, budgetMb: this.plan.memory.budgetMb })
     this.memory.forget(rec.pid)
     const restart = restartReason(rec, this.phase, cause?.memory === true)
-    if (restart !== undefined) this.metrics?.workerExited(restart)
+    if (restart !== undefined) {
+      this.metrics?.workerExited(restart)
+      this.restarts[restart]++
+    }
 
     if (this.phase === 'stopping' || this.phase === 'halted' || rec.state === 'draining') {
       this.log.info({ ...exit, reason: rec.drainReason, action: 'none' }, 'worker exited')
@@ -471,6 +538,7 @@ export class Supervisor {
       if (this.phase === 'starting' || !anyReady) return this.halt(rec, exit)
     }
     if (this.rotation?.old === rec) this.rotation = undefined // its replacement simply takes its place
+    else if (restart !== undefined) this.orphanedRestarts.push(withRestart(rec.restarts, restart))
     const delay = this.backoff.next(exit.uptimeMs)
     this.spawnNotBefore = Date.now() + delay
     this.nextSpawnReason = 'respawn'
@@ -482,7 +550,10 @@ export class Supervisor {
   private rotationDone (r: Rotation): void {
     this.rotation = undefined
     this.log.info({ reason: r.reason, old: r.old.pid, fresh: r.fresh.pid }, 'worker replaced')
-    if (r.reason === 'reload' && !this.retireQueue.some((e) => e.reason === 'reload')) this.log.info('reload done')
+    if (r.reason === 'reload' && !this.retireQueue.some((e) => e.reason === 'reload')) {
+      this.log.info('reload done')
+      this.settleReload({ ok: true, workers: this.servingPids() })
+    }
   }
 
   /** The replacement failed to boot: keep the old workers serving (better than Gunicorn, which halts). */
@@ -491,6 +562,7 @@ export class Supervisor {
     const error = r.fresh.bootError?.message ?? describeExit(exit)
     if (r.reason === 'reload') {
       for (let i = this.retireQueue.length - 1; i >= 0; i--) if (this.retireQueue[i].reason === 'reload') this.retireQueue.splice(i, 1)
+      this.settleReload({ ok: false, error: `reload aborted: the new worker failed to boot (${error}); the old workers keep serving` })
     }
     this.log.error({ ...exit, reason: r.reason, error, kept: r.old.pid, action: 'keep old workers' }, `${r.reason} aborted`)
   }
@@ -538,6 +610,10 @@ function restartReason (rec: WorkerRecord, phase: string, outOfMemory: boolean):
   return outOfMemory ? 'memory' : 'crash'
 }
 
+
+function withRestart (restarts: Partial<RestartCounts>, reason: RestartReason): Partial<RestartCounts> {
+  return { ...restarts, [reason]: (restarts[reason] ?? 0) + 1 }
+}
 
 function describeExit (exit: Record<string, unknown>): string {
   return exit.signal != null ? `killed by ${String(exit.signal)} before it was ready` : `exited with code ${String(exit.code)} before it was ready`

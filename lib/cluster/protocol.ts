@@ -25,7 +25,7 @@ export const WORKER_ENV = {
 export const TAG = 'prodserver'
 
 export type WorkerMessage =
-  | { prodserver: 1, type: 'ready', addresses: string[] }
+  | { prodserver: 1, type: 'ready', addresses: string[], heap: HeapUse }
   | { prodserver: 1, type: 'boot-error', message: string, stack?: string }
   | { prodserver: 1, type: 'heartbeat', requests: number, heap: HeapUse }
   | { prodserver: 1, type: 'recycle', requests: number, limit: number }

@@ -3,11 +3,16 @@
  * the event loop plus the libuv pool sized by the plan (`threads` → UV_THREADPOOL_SIZE).
  */
 import type { Plan } from '../plan/types'
-import { startAppServer } from './app-module'
+import { resolveAppPath, startAppServer } from './app-module'
 import type { AppSource, ServeHandle } from './handle'
 import type { LauncherLog } from './log'
 import { startMetricsServer, type MetricsEndpoint } from '../ops/metrics-server'
-import { watchOwnMemory } from './memory-watch'
+import { watchOwnMemory, type MemoryWatch } from './memory-watch'
+import type { RunningServer } from '../server/index'
+import { openControlChannel } from '../control/attach'
+import type { ControlHandlers } from '../control/server'
+import { buildStatusReport, zeroRestarts } from '../control/status-report'
+import { ownHeap, rssMb } from '../system/process-memory'
 
 /**
  * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used (the first fs/dns/crypto/zlib
@@ -42,15 +47,23 @@ export async function runSingle (plan: Plan, source: AppSource, log: LauncherLog
     stopping ??= server.drain(plan.supervisor.gracefulTimeoutMs, plan.ops.drainDelayMs).finally(() => metrics?.close())
     return stopping
   }
+  const shutdown = (why: { signal: NodeJS.Signals } | { command: 'stop' }): void => {
+    log.info({ ...why, gracefulTimeoutMs: plan.supervisor.gracefulTimeoutMs }, 'shutdown: draining')
+    stop().then(() => { log.info('stopped'); process.exit(0) }, (err) => { log.error({ err }, 'drain failed'); process.exit(1) })
+  }
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping !== undefined) {
       // A second Ctrl-C means "now" (close-with-grace does the same).
       log.warn({ signal }, 'second signal during shutdown: exiting now')
       process.exit(1)
     }
-    log.info({ signal, gracefulTimeoutMs: plan.supervisor.gracefulTimeoutMs }, 'shutdown: draining')
-    stop().then(() => { log.info('stopped'); process.exit(0) }, (err) => { log.error({ err }, 'drain failed'); process.exit(1) })
+    shutdown({ signal })
   }
+  const handlers = singleControlHandlers(plan, server, memory, () => {
+    if (stopping === undefined) shutdown({ command: 'stop' })
+  })
+  const control = await openControlChannel({ plan, mode: 'single', app: typeof source.app === 'string' ? resolveAppPath(source.app) : undefined, addresses: server.addresses, log, handlers })
+    .catch(async (err: unknown) => { memory.stop(); await server.drain(0); await metrics?.close(); throw err })
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
 
@@ -61,6 +74,39 @@ export async function runSingle (plan: Plan, source: AppSource, log: LauncherLog
       process.removeListener('SIGTERM', onSignal)
       process.removeListener('SIGINT', onSignal)
       await stop()
+      await control?.close()
+    }
+  }
+}
+
+/** `prodserver status` and `stop` for the one process; `reload` is refused (nothing could serve meanwhile). */
+function singleControlHandlers (plan: Plan, server: RunningServer, memory: MemoryWatch, stop: () => void): ControlHandlers {
+  const startedAt = Date.now()
+  return {
+    status: (info) => buildStatusReport({
+      info,
+      phase: server.draining ? 'stopping' : 'running',
+      plan,
+      processes: [{
+        pid: process.pid,
+        state: server.draining ? 'draining' : 'serving',
+        startedFor: 'boot',
+        startedAt,
+        requests: server.requestCount(),
+        restarts: {},
+        heap: ownHeap(),
+        rssMb: rssMb(process.pid),
+        reading: memory.reading(process.pid)
+      }],
+      restarts: zeroRestarts(),
+      memory: memory.summary()
+    }),
+    reload: async () => {
+      throw new Error('reload needs cluster mode: a single process cannot replace itself without a moment where nothing serves; restart it, or serve with --cluster (--workers 1 on a small machine)')
+    },
+    stop: () => {
+      stop()
+      return { deadlineMs: plan.ops.drainDelayMs + plan.supervisor.gracefulTimeoutMs + 1000 }
     }
   }
 }

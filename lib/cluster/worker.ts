@@ -102,7 +102,7 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
     exiting = false
     void drainAndExit()
   } else {
-    await send({ type: 'ready', addresses: server.addresses })
+    await send({ type: 'ready', addresses: server.addresses, heap: ownHeap() })
   }
   return { role: 'worker', addresses: server.addresses, close: drainAndExit }
 }

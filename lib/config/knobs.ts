@@ -107,6 +107,11 @@ export const KNOBS = [
     default: 2 * SECOND, bareUnit: 's', min: 0,
     help: "How often each worker's memory is sampled (RSS from /proc by the primary, heap from the worker's heartbeat); 0 = never."
   },
+  {
+    name: 'control-dir', kind: 'string', group: 'process', env: ['PRODSERVER_CONTROL_DIR'],
+    defaultText: '$XDG_RUNTIME_DIR/prodserver, else <tmp>/prodserver-<uid>',
+    help: 'Private directory (0700) of the control socket that prodserver status, reload and stop use; set it in both places when the server has a private /tmp.'
+  },
 
   // ── where to listen ──────────────────────────────────────────────────────────────────────────
   {

@@ -193,7 +193,8 @@ function planOps (r: ResolvedKnobs, sources: Record<string, string>): OpsPlan {
     readyPath: v['ready-path'],
     drainDelayMs,
     metricsPort: v['metrics-port'],
-    metricsHost: v['metrics-host']
+    metricsHost: v['metrics-host'],
+    controlDir: v['control-dir']
   }
 }
 

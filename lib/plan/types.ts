@@ -73,6 +73,8 @@ export interface OpsPlan {
   /** Prometheus port (served by the primary in cluster mode, by the process itself in single mode). */
   metricsPort?: number
   metricsHost: string
+  /** control-dir: where the control socket goes (undefined: the per-user default, control/dir.ts). */
+  controlDir?: string
 }
 
 export interface SessionPlan {
