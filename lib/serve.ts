@@ -23,6 +23,7 @@ import { runPrimary } from './cluster/primary'
 import { launcherLog } from './cluster/log'
 import { AppLoadError, resolveAppPath } from './cluster/app-module'
 import type { ServeHandle } from './cluster/handle'
+import { claimPidFile } from './control/pid-file'
 
 export type { ServeHandle } from './cluster/handle'
 export { AppLoadError } from './cluster/app-module'
@@ -51,7 +52,7 @@ export async function serve (options: ServeOptions): Promise<ServeHandle> {
 
   if (role === 'single') {
     Object.assign(process.env, sessionKnobEnv(resolved))
-    return await runSingle(plan, source, log)
+    return await withPidFile(plan, resolved, log, () => runSingle(plan, source, log))
   }
   if (typeof options.app === 'string') {
     // Fail fast on a wrong path; the module itself is loaded by workers only (no preload, so a
@@ -63,7 +64,26 @@ export async function serve (options: ServeOptions): Promise<ServeHandle> {
     }
   }
   const app = typeof options.app === 'string' ? resolveAppPath(options.app) : undefined
-  return await runPrimary({ plan, log, env, workerEnv: sessionKnobEnv(resolved), app })
+  return await withPidFile(plan, resolved, log, () => runPrimary({ plan, log, env, workerEnv: sessionKnobEnv(resolved), app }))
+}
+
+/** pid-file: claimed before anything listens, released when the server stops (or fails to start). */
+async function withPidFile (plan: Plan, resolved: ResolvedKnobs, log: ReturnType<typeof launcherLog>, start: () => Promise<ServeHandle>): Promise<ServeHandle> {
+  if (plan.ops.pidFile === undefined) return await start()
+  const pidFile = claimPidFile(plan.ops.pidFile, resolved.sources['pid-file'], (msg) => log.warn(msg))
+  let handle: ServeHandle
+  try {
+    handle = await start()
+  } catch (err) {
+    pidFile.release()
+    throw err
+  }
+  const close = handle.close.bind(handle)
+  handle.close = async () => {
+    await close()
+    pidFile.release()
+  }
+  return handle
 }
 
 /**

@@ -112,6 +112,10 @@ export const KNOBS = [
     defaultText: '$XDG_RUNTIME_DIR/prodserver, else <tmp>/prodserver-<uid>',
     help: 'Private directory (0700) of the control socket that prodserver status, reload and stop use; set it in both places when the server has a private /tmp.'
   },
+  {
+    name: 'pid-file', kind: 'string', group: 'process', env: ['PRODSERVER_PID_FILE'], defaultText: '—',
+    help: "Write the server's pid (the primary's in cluster mode) here at start, remove it at exit; refused when it holds the pid of a running server."
+  },
 
   // ── where to listen ──────────────────────────────────────────────────────────────────────────
   {

@@ -194,7 +194,8 @@ function planOps (r: ResolvedKnobs, sources: Record<string, string>): OpsPlan {
     drainDelayMs,
     metricsPort: v['metrics-port'],
     metricsHost: v['metrics-host'],
-    controlDir: v['control-dir']
+    controlDir: v['control-dir'],
+    pidFile: v['pid-file']
   }
 }
 

@@ -75,6 +75,8 @@ export interface OpsPlan {
   metricsHost: string
   /** control-dir: where the control socket goes (undefined: the per-user default, control/dir.ts). */
   controlDir?: string
+  /** pid-file: where the server writes its pid (control/pid-file.ts). */
+  pidFile?: string
 }
 
 export interface SessionPlan {
