@@ -21,6 +21,7 @@ import { renderHelp } from './cli/help'
 import { packageVersion } from './cli/version'
 import { serve } from './serve'
 import { controlCommand } from './cli/control'
+import { bootErrorStack } from './cluster/app-module'
 
 const COMMANDS = ['serve', 'config', 'status', 'reload', 'stop', 'help']
 
@@ -78,12 +79,15 @@ async function serveCommand (args: ParsedArgv, io: CliIo): Promise<number | unde
   if (modulePath === undefined) throw new KnobError('serve needs a module; accepted: prodserver serve <module> [flags]')
   if (extra !== undefined) throw new KnobError(`serve takes one module, got also ${JSON.stringify(extra)}; accepted: prodserver serve <module> [flags]`)
   if (args.switches.has('json')) throw new KnobError('--json is only for config; accepted: prodserver config --json')
-  await serve({ app: path.resolve(io.cwd, modulePath), flags: args.flags, env: io.env })
+  // serve() resolves a relative path against this process's cwd; errors then name the path as typed.
+  const app = io.cwd === process.cwd() ? modulePath : path.resolve(io.cwd, modulePath)
+  await serve({ app, flags: args.flags, env: io.env })
   return undefined
 }
 
-if (require.main === module) {
-  run(process.argv.slice(2), {
+/** The `prodserver` binary: runs argv, sets the exit code, prints boot errors with their stack. */
+export function main (argv: readonly string[] = process.argv.slice(2)): void {
+  run(argv, {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     env: process.env,
@@ -91,7 +95,11 @@ if (require.main === module) {
   }).then((code) => {
     if (code !== undefined) process.exitCode = code
   }, (err: unknown) => {
-    process.stderr.write(`prodserver: ${err instanceof Error ? err.message : String(err)}\n`)
-    process.exitCode = 1
+    // A boot error: what went wrong, then where (the app's file:line), as cluster mode prints it.
+    const stack = bootErrorStack(err)
+    process.stderr.write(`prodserver: ${err instanceof Error ? err.message : String(err)}\n${stack !== undefined ? `${stack}\n` : ''}`)
+    process.exitCode = (err as { exitCode?: number }).exitCode ?? 1
   })
 }
+
+if (require.main === module) main()

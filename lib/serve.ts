@@ -47,7 +47,7 @@ export async function serve (options: ServeOptions): Promise<ServeHandle> {
   const resolved = resolveKnobs({ flags: options.flags, options: options as unknown as Record<string, unknown>, env })
   const plan = withExplicitProcessModel(planServer(resolved, options.resources), resolved)
   const role = plan.mode === 'cluster' && cluster.isPrimary ? 'primary' : 'single'
-  const log = launcherLog(role)
+  const log = launcherLog(role, plan.logs)
   for (const warning of plan.warnings) log.warn(warning)
 
   if (role === 'single') {

@@ -28,7 +28,8 @@ for (const group of groups) {
   out.push('| knob | env (first is preferred) | default | meaning |', '|---|---|---|---|')
   for (const knob of knobs.KNOBS.filter((k) => k.group === group)) {
     const env = knob.env.map((e) => `\`${e}\``).join(', ')
-    out.push(`| \`--${knob.name}\` | ${env} | ${cell(help.defaultText(knob))} | ${cell(knob.help)} |`)
+    const flag = knob.short !== undefined ? `\`-${knob.short}\`, \`--${knob.name}\`` : `\`--${knob.name}\``
+    out.push(`| ${flag} | ${env} | ${cell(help.defaultText(knob))} | ${cell(knob.help)} |`)
   }
   out.push('')
 }

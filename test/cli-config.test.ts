@@ -103,6 +103,28 @@ t.test('an unknown PRODSERVER_ variable is a warning on stderr, not an error', a
   t.ok(JSON.parse(r.stdout), 'stdout is still only JSON')
 })
 
+t.test('fastify-cli habits: -p/-a/-l and FASTIFY_* variables drive the same knobs; the ones we do not read are warned about', async (t) => {
+  const flags = cli(['config', '--json', '-p', '3000', '-a', '127.0.0.1', '-l', 'debug'], SEED_EXAMPLE_1)
+  t.equal(flags.code, 0, flags.stderr)
+  const plan = JSON.parse(flags.stdout)
+  t.same(plan.listen.addresses, [{ host: '127.0.0.1', port: 3000 }])
+  t.same(plan.logs, { level: 'debug' })
+  t.same([plan.sources.port, plan.sources.host, plan.sources['log-level']], ['--port', '--host', '--log-level'])
+
+  const env = cli(['config', '--json'], { ...SEED_EXAMPLE_1, FASTIFY_PORT: '3001', FASTIFY_ADDRESS: '::1', FASTIFY_LOG_LEVEL: 'warn', FASTIFY_PREFIX: '/api' })
+  t.equal(env.code, 0)
+  const fromEnv = JSON.parse(env.stdout)
+  t.same(fromEnv.listen.addresses, [{ host: '::1', port: 3001 }])
+  t.equal(fromEnv.logs.level, 'warn')
+  t.equal(fromEnv.sources.port, 'env FASTIFY_PORT')
+  t.equal(env.stderr, 'prodserver: warning: FASTIFY_PREFIX is a fastify-cli variable that prodserver does not read; register the app with a prefix inside your own plugin (fastify.register(routes, { prefix }))\n')
+
+  const bad = cli(['config', '-p', 'x'])
+  t.same([bad.code, bad.stderr], [2, 'prodserver: --port="x" is not valid for port; accepted: a whole number from 0 to 65535\n'])
+  const badEnv = cli(['config'], { FASTIFY_LOG_LEVEL: 'loud' })
+  t.same([badEnv.code, badEnv.stderr], [2, 'prodserver: FASTIFY_LOG_LEVEL="loud" is not valid for log-level; accepted: fatal, error, warn, info, debug, trace, silent\n'])
+})
+
 t.test('commands: missing, unknown, serve without a module', async (t) => {
   const none = cli([])
   t.same([none.code, none.stderr], [2, 'prodserver: missing command; accepted: serve, config, status, reload, stop, help (prodserver --help)\n'])
@@ -120,6 +142,8 @@ t.test('--help lists every knob with its env names; --version prints the package
     t.match(help.stdout, `env: ${k.env.join(', ')};`, `${k.name} env`)
   }
   t.match(help.stdout, '--cluster, --no-cluster')
+  t.match(help.stdout, '-p, --port <n>')
+  t.match(help.stdout, '-l, --log-level <fatal|error|warn|info|debug|trace|silent>')
   t.match(help.stdout, 'prodserver config [--json] [flags]')
   const version = cli(['--version'])
   t.same([version.code, version.stdout], [0, `${pkg.version}\n`])

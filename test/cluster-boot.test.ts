@@ -4,6 +4,8 @@
  * thread pool, heap cap).
  */
 import t from 'tap'
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { spawnServer, freePort, get, clusterFlags, CLI, FIXTURES } from './helpers/process'
 
@@ -16,11 +18,23 @@ t.test('a worker that fails to boot halts the server: non-zero exit, its error o
   t.not(exit.code, 0, `exit code ${exit.code}`)
   t.ok(tookMs < 12_000, `halted in ${tookMs} ms`)
   t.match(p.stderr(), /failed to boot: database unreachable: config DB_URL is missing \(broken-app-42\)/, 'stderr names the error')
-  t.match(p.stderr(), /at .*cluster-broken-app\.js/, 'and where it was thrown')
+  t.match(p.stderr(), /at .*cluster-broken-app\.js:\d+/, 'and where it was thrown (file:line)')
   const boots = p.lines.filter((l) => l.msg === 'worker started')
   t.ok(boots.length >= 1 && boots.length <= 2, `${boots.length} worker boots attempted for 2 workers (no loop)`)
   t.ok(p.lines.some((l) => l.msg === 'worker exited before it was ready: halting' && l.action === 'halt'), 'the halt is logged')
   await t.rejects(get(port, '/'), 'nothing listens afterwards')
+})
+
+t.test('cluster mode: an app with a syntax error halts with the message and the file:line', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prodserver-boot-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  fs.writeFileSync(path.join(dir, 'syntax.js'), 'module.exports = async function (fastify) {\n  fastify.get("/", async () => "x"\n}\n')
+  const port = await freePort()
+  const p = spawnServer(t, [CLI, 'syntax.js', ...clusterFlags(port, ['--workers', '2'])], { cwd: dir })
+  const exit = await p.waitExit()
+  t.not(exit.code, 0)
+  t.match(p.stderr(), /failed to boot: cannot load app module syntax\.js: missing \) after argument list\n/, 'what is wrong')
+  t.match(p.stderr(), /syntax\.js:2\n/, 'and where')
 })
 
 t.test('a module path that does not exist fails at once with one line', async (t) => {

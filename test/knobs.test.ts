@@ -128,6 +128,38 @@ t.test('argv: --flag value, --flag=value, --no-flag, switches, commands', async 
   t.same([resolved.values.cluster, resolved.sources.cluster], [false, '--cluster'])
 })
 
+t.test('argv: fastify-cli\'s one-letter flags', async (t) => {
+  const a = parseArgv(['serve', 'app.js', '-p', '3000', '-a', '127.0.0.1', '-l', 'debug', '-P'])
+  t.same(a.flags, { port: '3000', host: '127.0.0.1', 'log-level': 'debug', 'pretty-logs': true })
+  t.same(parseArgv(['config', '-p=81', '-s/tmp/app.sock']).flags, { port: '81', 'unix-socket': '/tmp/app.sock' })
+  t.same(parseArgv(['config', '-P=off']).flags, { 'pretty-logs': 'off' })
+  throwsExactly(t, () => parseArgv(['config', '-p']), '-p (--port) needs a value; accepted: a whole number from 0 to 65535')
+  throwsExactly(t, () => parseArgv(['config', '-p', '-l', 'info']), '-p (--port) needs a value; accepted: a whole number from 0 to 65535')
+  throwsExactly(t, () => parseArgv(['config', '-Pyes']), '-P (--pretty-logs) takes no value, got "-Pyes"; accepted: -P, --pretty-logs=<bool>, --no-pretty-logs')
+  throwsExactly(t, () => parseArgv(['config', '-x', '/api']), 'unknown flag -x; accepted: -l, -P, -a, -p, -s, -h, -v and the --flags listed by prodserver --help')
+  const r = resolveKnobs({ flags: parseArgv(['config', '-l', 'warn']).flags, env: { FASTIFY_LOG_LEVEL: 'debug' } })
+  t.same([r.values['log-level'], r.sources['log-level']], ['warn', '--log-level'], 'the flag beats the variable')
+  throwsExactly(t, () => resolveKnobs({ flags: parseArgv(['config', '-l', 'loud']).flags }), '--log-level="loud" is not valid for log-level; accepted: fatal, error, warn, info, debug, trace, silent')
+})
+
+t.test('fastify-cli\'s FASTIFY_* variables: aliases of the same knobs, or a warning — never ignored silently', async (t) => {
+  const r = resolveKnobs({ env: { FASTIFY_PORT: '3000', FASTIFY_ADDRESS: '127.0.0.1', FASTIFY_LOG_LEVEL: 'debug', FASTIFY_PRETTY_LOGS: 'true', FASTIFY_BODY_LIMIT: '2048' } })
+  t.same([r.values.port, r.sources.port], [3000, 'env FASTIFY_PORT'])
+  t.same([r.values.host, r.sources.host], ['127.0.0.1', 'env FASTIFY_ADDRESS'])
+  t.same([r.values['log-level'], r.sources['log-level']], ['debug', 'env FASTIFY_LOG_LEVEL'])
+  t.same([r.values['pretty-logs'], r.values['max-request-body-size']], [true, 2048])
+  t.same(r.warnings, [])
+  const socket = resolveKnobs({ env: { FASTIFY_SOCKET: '/tmp/app.sock' } })
+  t.same([socket.values['unix-socket'], socket.sources['unix-socket']], ['/tmp/app.sock', 'env FASTIFY_SOCKET'])
+  const both = resolveKnobs({ env: { PORT: '5000', FASTIFY_PORT: '3000' } })
+  t.same([both.values.port, both.warnings], [3000, ['FASTIFY_PORT and PORT are both set to different values for port; using FASTIFY_PORT']], 'FASTIFY_PORT before PORT, as fastify-cli reads them')
+  t.equal(resolveKnobs({ env: { PRODSERVER_PORT: '1', FASTIFY_PORT: '3000' } }).values.port, 1, 'PRODSERVER_PORT first')
+  t.same(resolveKnobs({ env: { FASTIFY_PREFIX: '/api', FASTIFY_CLOSE_GRACE_DELAY: '1000' } }).warnings, [
+    'FASTIFY_PREFIX is a fastify-cli variable that prodserver does not read; register the app with a prefix inside your own plugin (fastify.register(routes, { prefix }))',
+    'FASTIFY_CLOSE_GRACE_DELAY is a fastify-cli variable that prodserver does not read; use PRODSERVER_GRACEFUL_TIMEOUT (the drain budget; a bare number means seconds)'
+  ])
+})
+
 t.test('knobs that exclude each other', async (t) => {
   throwsExactly(t, () => resolveKnobs({ env: { PRODSERVER_LISTEN: '127.0.0.1:80', HOST: '0.0.0.0' } }), 'PRODSERVER_LISTEN cannot be combined with HOST; accepted: either listen, or host/port')
   throwsExactly(t, () => resolveKnobs({ flags: { 'unix-socket': '/tmp/s', port: '80' } }), '--unix-socket cannot be combined with listen/host/port; accepted: one way to listen')
@@ -143,6 +175,7 @@ t.test('the table itself: unique names and env names, every knob documented', as
   t.equal(new Set(envs).size, envs.length, 'no env name belongs to two knobs')
   for (const k of KNOBS) {
     t.ok(k.env[0].startsWith('PRODSERVER_'), `${k.name}: preferred env is PRODSERVER_*`)
+    if ((k as KnobDefinition).short !== undefined) t.equal(KNOBS.filter((o) => (o as KnobDefinition).short === (k as KnobDefinition).short).length, 1, `-${(k as KnobDefinition).short as string} is one knob's`)
     t.ok(k.help.length > 10, `${k.name}: has help`)
   }
 })

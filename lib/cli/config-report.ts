@@ -48,9 +48,10 @@ export function configText (plan: Plan, resolved: ResolvedKnobs): string {
   for (const step of plan.formula.steps) lines.push(`  ${step}`)
   const workers = plan.mode === 'cluster' ? `${plan.workers} worker${plan.workers === 1 ? '' : 's'}` : '1 process'
   const each = plan.mode === 'cluster' ? ' each' : ''
-  lines.push(`  Result:  ${plan.mode} mode, ${workers}, ${plan.threads} threads (UV_THREADPOOL_SIZE)${each}, V8 heap cap ${plan.heapMb} MB${each}`)
+  const heap = plan.heapMb > 0 ? `V8 heap cap ${plan.heapMb} MB${each}` : "V8 heap: Node's default (no cap)"
+  lines.push(`  Result:  ${plan.mode} mode, ${workers}, ${plan.threads} threads (UV_THREADPOOL_SIZE)${each}, ${heap}`)
 
-  const groups: KnobGroup[] = ['process', 'listen', 'server', 'session']
+  const groups: KnobGroup[] = ['app', 'process', 'listen', 'server', 'session']
   for (const group of groups) {
     const knobs = KNOBS.filter((k) => k.group === group) as readonly KnobDefinition[]
     const width = Math.max(...knobs.map((k) => k.name.length))

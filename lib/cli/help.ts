@@ -5,6 +5,7 @@ import { KNOBS, type KnobDefinition, type KnobGroup } from '../config/knobs'
 import { formatKnobValue } from '../config/values'
 
 export const GROUP_TITLES: Record<KnobGroup, string> = {
+  app: 'The app: logs',
   process: 'Process model and worker sizing',
   listen: 'Where to listen',
   server: 'Server tuning (per process)',
@@ -25,9 +26,10 @@ const KIND_PLACEHOLDER: Record<string, string> = {
 }
 
 export function flagSyntax (knob: KnobDefinition): string {
-  if (knob.kind === 'boolean') return `--${knob.name}, --no-${knob.name}`
-  if (knob.kind === 'enum') return `--${knob.name} <${(knob.values ?? []).join('|')}>`
-  return `--${knob.name} ${KIND_PLACEHOLDER[knob.kind] ?? '<value>'}`
+  const short = knob.short !== undefined ? `-${knob.short}, ` : ''
+  if (knob.kind === 'boolean') return `${short}--${knob.name}, --no-${knob.name}`
+  if (knob.kind === 'enum') return `${short}--${knob.name} <${(knob.values ?? []).join('|')}>`
+  return `${short}--${knob.name} ${KIND_PLACEHOLDER[knob.kind] ?? '<value>'}`
 }
 
 export function defaultText (knob: KnobDefinition): string {

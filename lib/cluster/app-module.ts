@@ -12,13 +12,24 @@ import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify'
 import { startServer, type AppPlugin, type RunningServer } from '../server/index'
 import type { Plan } from '../plan/types'
 import type { AppSource } from './handle'
+import { withLogPlan } from '../logs/app-logger'
 
 export class AppLoadError extends Error {
   readonly exitCode = 1
-  constructor (message: string) {
-    super(message)
+  /** `cause`: the error the module threw while loading (its stack says where). */
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
     this.name = 'AppLoadError'
   }
+}
+
+/**
+ * Where a boot error happened, for stderr: the stack of what the app threw (file:line first for a
+ * syntax error), or nothing when the message says it all (module not found, not a plugin).
+ */
+export function bootErrorStack (err: unknown): string | undefined {
+  if (err instanceof AppLoadError) return err.cause instanceof Error ? err.cause.stack : undefined
+  return err instanceof Error ? err.stack : undefined
 }
 
 export interface LoadedApp {
@@ -47,10 +58,10 @@ export async function loadApp (app: AppPlugin | string): Promise<LoadedApp> {
       try {
         mod = await dynamicImport(pathToFileURL(file).href)
       } catch (e) {
-        throw new AppLoadError(`cannot load app module ${app}: ${firstLine(e)}`)
+        throw new AppLoadError(`cannot load app module ${app}: ${firstLine(e)}`, { cause: e })
       }
     } else {
-      throw new AppLoadError(`cannot load app module ${app}: ${firstLine(err)}`)
+      throw new AppLoadError(`cannot load app module ${app}: ${firstLine(err)}`, notFound(err, file) ? undefined : { cause: err })
     }
   }
   const plugin = pickPlugin(mod)
@@ -59,6 +70,12 @@ export async function loadApp (app: AppPlugin | string): Promise<LoadedApp> {
   }
   const options = (mod as { options?: unknown }).options
   return { plugin, fastifyOptions: typeof options === 'object' && options !== null ? options as FastifyServerOptions : undefined }
+}
+
+/** The app file itself is missing: the message is the whole story (a missing dependency is not). */
+function notFound (err: unknown, file: string): boolean {
+  const e = err as NodeJS.ErrnoException
+  return e.code === 'MODULE_NOT_FOUND' && typeof e.message === 'string' && e.message.includes(`'${file}'`)
 }
 
 function pickPlugin (mod: unknown): AppPlugin | undefined {
@@ -80,7 +97,7 @@ export async function startAppServer (plan: Plan, source: AppSource, log: Fastif
   return await startServer(plan, {
     app: loaded.plugin,
     appOptions: source.appOptions,
-    fastifyOptions: { ...loaded.fastifyOptions, ...source.fastify },
+    fastifyOptions: withLogPlan({ ...loaded.fastifyOptions, ...source.fastify }, plan.logs),
     log
   })
 }

@@ -13,7 +13,7 @@
 import { randomInt } from 'node:crypto'
 import type { Plan } from '../plan/types'
 import type { RunningServer } from '../server/index'
-import { startAppServer, firstLine } from './app-module'
+import { startAppServer, firstLine, bootErrorStack } from './app-module'
 import type { AppSource, ServeHandle } from './handle'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, type PrimaryMessage, type WorkerMessage } from './protocol'
 import { launcherLog } from './log'
@@ -92,9 +92,9 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
   startHeartbeat(plan, () => server)
 
   try {
-    server = await startAppServer(plan, source, launcherLog('worker'))
+    server = await startAppServer(plan, source, launcherLog('worker', plan.logs))
   } catch (err) {
-    await send({ type: 'boot-error', message: firstLine(err), stack: err instanceof Error ? err.stack : undefined })
+    await send({ type: 'boot-error', message: firstLine(err), stack: bootErrorStack(err) })
     process.exit(WORKER_BOOT_ERROR)
   }
   if (exiting) {

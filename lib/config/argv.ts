@@ -1,8 +1,10 @@
 /**
  * CLI argv → { command, positional, flags }. Flags are `--<knob>` (`--port 80`, `--port=80`);
- * boolean knobs also take `--<knob>` alone and `--no-<knob>`. Unknown flags are errors.
+ * boolean knobs also take `--<knob>` alone and `--no-<knob>`. The knobs fastify-cli users type
+ * most also have its one-letter form (`-p 80`, `-p=80`, `-p80`, `-w`). A list knob given twice
+ * (`--import a --import b`) keeps both. Unknown flags are errors.
  */
-import { KNOBS, knobByName } from './knobs'
+import { KNOBS, knobByName, knobByShort, type KnobDefinition } from './knobs'
 import { KnobError, acceptedText } from './values'
 import { closest } from './suggest'
 
@@ -23,6 +25,10 @@ export function parseArgv (argv: readonly string[]): ParsedArgv {
     if (arg === '--') { result.positional.push(...argv.slice(i + 1)); break }
     if (arg === '-h') { result.switches.add('help'); continue }
     if (arg === '-v' || arg === '-V') { result.switches.add('version'); continue }
+    if (/^-[a-zA-Z]/.test(arg)) {
+      i = shortFlag(argv, i, result)
+      continue
+    }
     if (!arg.startsWith('--')) {
       if (result.command === undefined && result.positional.length === 0 && !arg.includes('/') && !arg.includes('.')) result.command = arg
       else result.positional.push(arg)
@@ -58,7 +64,38 @@ export function parseArgv (argv: readonly string[]): ParsedArgv {
       if (inline === undefined || inline.startsWith('--')) throw new KnobError(`--${name} needs a value; accepted: ${acceptedText(knob)}`)
       i++
     }
-    result.flags[name] = inline
+    setFlag(result, knob, inline)
   }
   return result
+}
+
+/** `-p 80`, `-p=80`, `-p80`; a boolean letter alone (`-w`). Returns the index of the last argv entry used. */
+function shortFlag (argv: readonly string[], i: number, result: ParsedArgv): number {
+  const arg = argv[i]
+  const letter = arg[1]
+  const knob = knobByShort(letter)
+  if (knob === undefined) {
+    const known = (KNOBS as readonly KnobDefinition[]).filter((k) => k.short !== undefined).map((k) => `-${k.short as string}`)
+    throw new KnobError(`unknown flag -${letter}; accepted: ${[...known, '-h', '-v'].join(', ')} and the --flags listed by prodserver --help`)
+  }
+  const rest = arg.slice(2)
+  if (knob.kind === 'boolean') {
+    if (rest === '') result.flags[knob.name] = true
+    else if (rest.startsWith('=')) result.flags[knob.name] = rest.slice(1)
+    else throw new KnobError(`-${letter} (--${knob.name}) takes no value, got ${JSON.stringify(arg)}; accepted: -${letter}, --${knob.name}=<bool>, --no-${knob.name}`)
+    return i
+  }
+  if (rest !== '') {
+    setFlag(result, knob, rest.startsWith('=') ? rest.slice(1) : rest)
+    return i
+  }
+  const value = argv[i + 1]
+  if (value === undefined || value.startsWith('-')) throw new KnobError(`-${letter} (--${knob.name}) needs a value; accepted: ${acceptedText(knob)}`)
+  setFlag(result, knob, value)
+  return i + 1
+}
+
+function setFlag (result: ParsedArgv, knob: KnobDefinition, value: string): void {
+  const earlier = result.flags[knob.name]
+  result.flags[knob.name] = knob.kind === 'list' && typeof earlier === 'string' ? `${earlier},${value}` : value
 }

@@ -19,7 +19,7 @@ export type KnobKind =
   | 'secrets'
   | 'list'
 
-export type KnobGroup = 'process' | 'listen' | 'server' | 'session' | 'not-applicable'
+export type KnobGroup = 'app' | 'process' | 'listen' | 'server' | 'session' | 'not-applicable'
 
 export interface KnobDefinition {
   /** kebab-case name: the CLI flag is `--<name>`, the option in code is its camelCase form. */
@@ -42,11 +42,25 @@ export interface KnobDefinition {
   readonly pluginOption?: string
   /** Never printed in clear (config output, logs, errors). */
   readonly secret?: boolean
+  /** One-letter CLI form (`-p 3000`), for the knobs fastify-cli users type most. */
+  readonly short?: string
 }
 
 const SECOND = 1000
 
 export const KNOBS = [
+  // ── the app: logs (fastify-cli's flags and FASTIFY_* names) ──────────────────────
+  {
+    name: 'log-level', kind: 'enum', group: 'app', env: ['PRODSERVER_LOG_LEVEL', 'FASTIFY_LOG_LEVEL'], short: 'l',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], defaultText: "info; the app's own logger as configured",
+    help: "Level of the launcher's log and of the app's Fastify logger; an app without a logger gets one at this level (request logs at info)."
+  },
+  {
+    name: 'pretty-logs', kind: 'boolean', group: 'app', env: ['PRODSERVER_PRETTY_LOGS', 'FASTIFY_PRETTY_LOGS'], short: 'P',
+    defaultText: 'on a terminal, when pino-pretty is installed',
+    help: 'Human-readable logs through pino-pretty (install it: npm i -D pino-pretty); off = JSON lines.'
+  },
+
   // ── process model ────────────────────────────────────────────────────────────────────────────
   {
     name: 'cluster', kind: 'boolean', group: 'process', env: ['PRODSERVER_CLUSTER'], default: false,
@@ -65,7 +79,7 @@ export const KNOBS = [
   {
     name: 'worker-memory-mb', kind: 'integer', group: 'process', env: ['PRODSERVER_WORKER_MEMORY_MB', 'WORKER_MEMORY_MB'],
     default: 200, min: 32, max: 1048576,
-    help: 'Memory budget of one worker in MB; sizes the worker count and caps each V8 heap.'
+    help: "Memory budget of one worker in MB; sizes the worker count and caps each worker's V8 heap (cluster mode)."
   },
   {
     name: 'cpus', kind: 'number', group: 'process', env: ['PRODSERVER_CPUS'], min: 0.01, max: 4096,
@@ -119,11 +133,11 @@ export const KNOBS = [
 
   // ── where to listen ──────────────────────────────────────────────────────────────────────────
   {
-    name: 'host', kind: 'string', group: 'listen', env: ['PRODSERVER_HOST', 'HOST'], default: '0.0.0.0',
+    name: 'host', kind: 'string', group: 'listen', env: ['PRODSERVER_HOST', 'FASTIFY_ADDRESS', 'HOST'], default: '0.0.0.0', short: 'a',
     help: 'Interface to listen on (exclusive with listen and unix-socket).'
   },
   {
-    name: 'port', kind: 'integer', group: 'listen', env: ['PRODSERVER_PORT', 'PORT'], default: 8080, min: 0, max: 65535,
+    name: 'port', kind: 'integer', group: 'listen', env: ['PRODSERVER_PORT', 'FASTIFY_PORT', 'PORT'], default: 8080, min: 0, max: 65535, short: 'p',
     help: 'TCP port to listen on (exclusive with listen and unix-socket).'
   },
   {
@@ -131,7 +145,7 @@ export const KNOBS = [
     help: 'Space- or comma-separated host:port list (Waitress listen; [::1]:8080 for IPv6, *:8080 for all).'
   },
   {
-    name: 'unix-socket', kind: 'string', group: 'listen', env: ['PRODSERVER_UNIX_SOCKET'], defaultText: '—',
+    name: 'unix-socket', kind: 'string', group: 'listen', env: ['PRODSERVER_UNIX_SOCKET', 'FASTIFY_SOCKET'], defaultText: '—', short: 's',
     help: 'Listen on this unix socket path; a stale socket file is removed first.'
   },
   {
@@ -208,7 +222,7 @@ export const KNOBS = [
   },
   {
     name: 'max-request-body-size', kind: 'size', group: 'server',
-    env: ['PRODSERVER_MAX_REQUEST_BODY_SIZE', 'WAITRESS_MAX_REQUEST_BODY_SIZE'], min: 1, defaultText: "Fastify's (1mb)",
+    env: ['PRODSERVER_MAX_REQUEST_BODY_SIZE', 'WAITRESS_MAX_REQUEST_BODY_SIZE', 'FASTIFY_BODY_LIMIT'], min: 1, defaultText: "Fastify's (1mb)",
     help: 'Largest request body accepted; larger gets 413.'
   },
   {
@@ -358,9 +372,14 @@ export function camelCase (name: string): string {
 }
 
 const byName = new Map<string, KnobDefinition>(KNOBS.map((k) => [k.name, k]))
+const byShort = new Map<string, KnobDefinition>((KNOBS as readonly KnobDefinition[]).filter((k) => k.short !== undefined).map((k) => [k.short as string, k]))
 
 export function knobByName (name: string): KnobDefinition | undefined {
   return byName.get(name)
+}
+
+export function knobByShort (letter: string): KnobDefinition | undefined {
+  return byShort.get(letter)
 }
 
 export function knobsInGroup (group: KnobGroup): KnobDefinition[] {

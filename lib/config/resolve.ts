@@ -5,6 +5,7 @@
 import { KNOBS, camelCase, type KnobDefinition, type KnobName, type KnobValues } from './knobs'
 import { KnobError, parseKnobValue } from './values'
 import { closest } from './suggest'
+import { fastifyCliEnvWarnings } from './fastify-cli-env'
 
 export type KnobSource = 'flag' | 'option' | 'env' | 'default'
 
@@ -75,6 +76,8 @@ export function resolveKnobs (input: ResolveInput = {}): ResolvedKnobs {
   const context: PlanContext = { nodeEnv: env.NODE_ENV, uvThreadpoolSize: env.UV_THREADPOOL_SIZE }
   checkCombinations(values, sources, context)
   warnings.push(...unknownPrefixedEnv(env))
+  // The launcher's whole resolution (not the sessions plugin's subset) speaks for the process.
+  if (input.knobs === undefined) warnings.push(...fastifyCliEnvWarnings(env))
   return { values: values as KnobValues, sources: sources as Record<KnobName, string>, warnings, context }
 }
 

@@ -24,6 +24,7 @@ export interface PlanOptions extends KnobOptions {
 /** AWS ALB's default idle timeout: a keep-alive at or below it lets the balancer reuse a closing socket (502s). */
 const LB_IDLE_TIMEOUT_MS = 60_000
 const NOT_APPLICABLE = 'not applicable on Node (libuv uses epoll)'
+const SINGLE_HEAP_STEP = "Heap: Node's default (single process, no --max-old-space-size; set one in NODE_OPTIONS to cap it)"
 
 export function planServer (knobs: PlanOptions | ResolvedKnobs = {}, resources?: Resources): Plan {
   const r = isResolved(knobs) ? knobs : resolveFromOptions(knobs)
@@ -56,9 +57,15 @@ export function planServer (knobs: PlanOptions | ResolvedKnobs = {}, resources?:
     warnings.push(`threads=${v.threads} (${sources.threads}) replaces UV_THREADPOOL_SIZE=${envThreads} from the environment`)
   }
 
-  const heap = decideHeap({ workers: decision.workers, memoryMb: res.memoryMb, workerMemoryMb: v['worker-memory-mb'] })
+  // The cap keeps N workers inside the memory they were counted for. One process has all of it:
+  // capping it at one worker's share would only crash a bigger app, so single mode applies none.
+  const heap = decision.mode === 'cluster'
+    ? decideHeap({ workers: decision.workers, memoryMb: res.memoryMb, workerMemoryMb: v['worker-memory-mb'] })
+    : { heapMb: 0, budgetMb: res.memoryMb, step: SINGLE_HEAP_STEP }
   decision.formula.steps.push(heap.step)
-  sources.heapMb = heap.budgetMb < v['worker-memory-mb'] ? 'memory-mb / workers × 0.75' : `worker-memory-mb (${sources['worker-memory-mb']}) × 0.75`
+  sources.heapMb = decision.mode !== 'cluster'
+    ? 'single-process mode: not capped'
+    : heap.budgetMb < v['worker-memory-mb'] ? 'memory-mb / workers × 0.75' : `worker-memory-mb (${sources['worker-memory-mb']}) × 0.75`
   if (decision.workersBy === 'explicit' && decision.workers * v['worker-memory-mb'] > res.memoryMb) {
     warnings.push(`workers=${decision.workers} (${sources.workers}) × worker-memory-mb ${v['worker-memory-mb']} = ${decision.workers * v['worker-memory-mb']} MB is more than the ${res.memoryMb} MB available; each heap is capped at ${heap.heapMb} MB`)
   }
@@ -97,6 +104,7 @@ export function planServer (knobs: PlanOptions | ResolvedKnobs = {}, resources?:
       samples: v['worker-memory-samples'],
       intervalMs: v['worker-memory-interval']
     },
+    logs: { level: v['log-level'], pretty: v['pretty-logs'] },
     sources,
     notApplicable,
     warnings

@@ -89,6 +89,16 @@ export interface SessionPlan {
   fallbackToFile?: boolean
 }
 
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+/** log-level and pretty-logs: applied in every process (single, primary, each worker). */
+export interface LogPlan {
+  /** Unset: the launcher logs at info and the app's logger is as the app configured it. */
+  level?: LogLevel
+  /** Unset: pretty on a terminal when pino-pretty is installed (decided in each process). */
+  pretty?: boolean
+}
+
 export interface Plan {
   mode: 'single' | 'cluster'
   workers: number
@@ -96,7 +106,10 @@ export interface Plan {
   threads: number
   resources: Resources
   formula: WorkerFormula
-  /** --max-old-space-size per worker, in MB, so N workers stay inside the memory they were sized for. */
+  /**
+   * --max-old-space-size per worker, in MB, so N workers stay inside the memory they were sized
+   * for; 0 in single mode, which applies no cap (Node's default, or the user's own flag).
+   */
   heapMb: number
   server: ServerPlan
   listen: ListenPlan
@@ -104,6 +117,7 @@ export interface Plan {
   sessions: SessionPlan
   ops: OpsPlan
   memory: MemoryPlan
+  logs: LogPlan
   /** knob name (or derived value) → where it came from: flag, env name, option, default, formula, detected. */
   sources: Record<string, string>
   /** Waitress knobs that were set but mean nothing on Node. */

@@ -1,0 +1,33 @@
+/**
+ * fastify-cli reads its options from FASTIFY_* variables. The ones that mean the same thing here
+ * are aliases in the knob table (FASTIFY_PORT, FASTIFY_ADDRESS, FASTIFY_LOG_LEVEL, …); the rest
+ * are listed below so a project moving from `fastify start` is told which of its variables
+ * prodserver does not read, and what to use instead — never ignored silently.
+ */
+
+/** fastify-cli's variables with no prodserver equivalent → what to do instead. */
+const NOT_READ: Readonly<Record<string, string>> = {
+  FASTIFY_PREFIX: 'register the app with a prefix inside your own plugin (fastify.register(routes, { prefix }))',
+  FASTIFY_OPTIONS: 'export `options` from the app module (Fastify server options), as fastify-cli does with --options',
+  FASTIFY_LOGGING_MODULE: 'configure the logger in the app module\'s `options` export (logger or loggerInstance)',
+  FASTIFY_PLUGIN_TIMEOUT: 'set pluginTimeout in the app module\'s `options` export',
+  FASTIFY_CLOSE_GRACE_DELAY: 'use PRODSERVER_GRACEFUL_TIMEOUT (the drain budget; a bare number means seconds)',
+  FASTIFY_TRUST_PROXY: 'use PRODSERVER_TRUSTED_PROXY (the peers whose X-Forwarded-* headers are trusted)',
+  FASTIFY_DEBUG: 'start node with --inspect (e.g. NODE_OPTIONS=--inspect)',
+  FASTIFY_DEBUG_PORT: 'start node with --inspect=<host:port> (e.g. in NODE_OPTIONS)',
+  FASTIFY_DEBUG_HOST: 'start node with --inspect=<host:port> (e.g. in NODE_OPTIONS)',
+  FASTIFY_WATCH: 'restart by hand (a watch mode is not available yet)',
+  FASTIFY_REQUIRE: 'set NODE_OPTIONS="--require <module>"',
+  FASTIFY_IMPORT: 'set NODE_OPTIONS="--import <module>"',
+  FASTIFY_IGNORE_WATCH: 'prodserver --watch ignores node_modules and .git',
+  FASTIFY_VERBOSE_WATCH: 'prodserver --watch logs every restart with the file that changed'
+}
+
+export function fastifyCliEnvWarnings (env: NodeJS.ProcessEnv): string[] {
+  const warnings: string[] = []
+  for (const [name, instead] of Object.entries(NOT_READ)) {
+    if (env[name] === undefined || env[name] === '') continue
+    warnings.push(`${name} is a fastify-cli variable that prodserver does not read; ${instead}`)
+  }
+  return warnings
+}
