@@ -124,7 +124,10 @@ t.test('heap cap: 75% of the worker budget, never more than a fair share, at lea
   t.equal(packed.heapMb, 84)
   t.match(packed.warnings.join('\n'), 'workers=9 (option workers) × worker-memory-mb 200 = 1800 MB is more than the 1024 MB available')
   t.equal(plan({ workers: 20 }, machine(4, 1024)).heapMb, 64)
-  t.match(plan({}, machine(4, 2048)).formula.steps.join('\n'), 'Heap per process: 200 * 0.75 = 150 MB')
+  t.match(plan({ cluster: true }, machine(4, 2048)).formula.steps.join('\n'), 'Heap per process: 200 * 0.75 = 150 MB')
+  const single = plan({}, machine(4, 2048))
+  t.equal(single.heapMb, 0, 'single mode: no cap (one process may use the memory)')
+  t.match(single.formula.steps.join('\n'), "Heap: Node's default")
 })
 
 t.test('keep-alive follows channel-timeout unless set, and warns at or below the ALB idle timeout', async (t) => {
