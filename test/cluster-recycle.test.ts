@@ -3,28 +3,34 @@
  * one drains — one worker at a time, without failing a request.
  */
 import t from 'tap'
-import { spawnServer, freePort, get, clusterFlags, CLI, APP } from './helpers/process'
+import { spawnServer, freePort, get, clusterFlags, CLI, APP, type LogLine } from './helpers/process'
 
-t.test('max-requests 20 with 2 workers: 100 requests cause several recycles, one at a time, none failed', async (t) => {
+const recycled = (l: LogLine): boolean => l.msg === 'worker replaced' && l.reason === 'recycle'
+
+t.test('max-requests 20 with 2 workers: requests cause several recycles, one at a time, none failed', async (t) => {
   const port = await freePort()
   const p = spawnServer(t, [CLI, APP, ...clusterFlags(port, ['--workers', '2', '--max-requests', '20'])])
   await p.waitLine('all workers ready')
 
+  // A steady trickle of requests until two recycles are complete: on a loaded machine a
+  // replacement takes seconds to boot, so the count of requests it takes is not fixed — the
+  // events are. Bounded: 2 workers × 20 requests make the first recycle due after ~40 requests.
   const statuses: number[] = []
   const pids = new Set<number>()
-  for (let i = 0; i < 100; i++) {
+  while (p.lines.filter(recycled).length < 2 && statuses.length < 2000) {
     const r = await get(port, '/')
     statuses.push(r.status)
     pids.add(r.json.pid)
     await new Promise((resolve) => setTimeout(resolve, 40))
   }
-  t.equal(statuses.filter((s) => s === 200).length, 100, 'all 100 requests answered 200')
+  t.ok(statuses.length >= 40, `${statuses.length} requests sent`)
+  t.equal(statuses.filter((s) => s === 200).length, statuses.length, `all ${statuses.length} requests answered 200`)
 
-  const replaced = await p.waitLines((l) => l.msg === 'worker replaced' && l.reason === 'recycle', 2, 20_000)
+  const replaced = p.lines.filter(recycled)
   t.ok(replaced.length >= 2, `${replaced.length} workers recycled`)
   const requested = p.lines.filter((l) => l.msg === 'recycle requested (max-requests)')
   t.ok(requested.every((l) => (l.requests as number) >= 20), 'workers ask only once they served 20 requests')
-  t.ok(pids.size >= 3, `${pids.size} different worker pids answered over the run`)
+  t.ok(pids.size >= 3, `${pids.size} different worker pids answered over the run (the first replacement served)`)
 
   // Replay the log: never two workers draining at once, and never one drained before its replacement was ready.
   const draining = new Set<unknown>()
@@ -52,14 +58,17 @@ t.test('constant recycling under 40 parallel clients on fresh connections: no re
   const p = spawnServer(t, [CLI, APP, ...clusterFlags(port, ['--workers', '2', '--max-requests', '5'])])
   await p.waitLine('all workers ready')
   const outcomes = new Map<string, number>()
-  const until = Date.now() + 10_000
+  // Until three recycles have completed (events, not a fixed window: on a loaded machine a
+  // replacement boots slowly), bounded at 60 s. A hung request fails its 3 s timeout.
+  const until = Date.now() + 60_000
+  const enough = (): boolean => p.lines.filter(recycled).length >= 3
   await Promise.all(Array.from({ length: 40 }, async () => {
-    while (Date.now() < until) {
+    while (!enough() && Date.now() < until) {
       const outcome = await get(port, '/', false, 3000).then((r) => String(r.status), (err: Error) => err.message)
       outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
     }
   }))
-  const recycles = p.lines.filter((l) => l.msg === 'worker replaced' && l.reason === 'recycle').length
+  const recycles = p.lines.filter(recycled).length
   t.ok(recycles >= 3, `${recycles} recycles during the run`)
   t.same([...outcomes.keys()], ['200'], `every request answered 200: ${JSON.stringify(Object.fromEntries(outcomes))}`)
 })
