@@ -50,6 +50,11 @@ export interface AdapterOptions {
    */
   onLoadFailure?: (id: string, error: StoreUnavailableError) => void
   /**
+   * Called when a destroy fails (the session is still in the store): the plugin then keeps the
+   * browser's cookie, so the logout is not half-done and can be retried.
+   */
+  onDestroyFailure?: (id: string, error: Error) => void
+  /**
    * Called with the store's expiry of each session loaded, right before @fastify/session receives
    * it (so synchronously before the next onRequest hook runs).
    */
@@ -196,7 +201,11 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
 
     destroy (id, cb) {
       if (!isValidSessionId(id)) { cb(refusedId('destroy', id)); return }
-      bounded(store.destroy(id), 'destroy').then(() => cb(), (err) => cb(refusal(err) ?? fail('destroy', err)))
+      bounded(store.destroy(id), 'destroy').then(() => cb(), (err) => {
+        const error = refusal(err) ?? fail('destroy', err)
+        opts.onDestroyFailure?.(id, error)
+        cb(error)
+      })
     }
   }
 }

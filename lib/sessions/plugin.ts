@@ -23,7 +23,7 @@ import { toCallbackStore, touchBounded, type AdapterOptions } from './adapter'
 import { sessionCookieOptions, clearingCookieOptions, resolveAutoSecure, addPriority } from './cookie'
 import { checkedIdGenerator } from './id-generator'
 import { touchDue } from './touch'
-import { FailedLoads, unavailableSession } from './unavailable'
+import { FailedOps, unavailableSession } from './unavailable'
 import type { StoreCheck } from './stores/types'
 
 export type { SessionsOptions } from './config'
@@ -84,7 +84,11 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
       }
   // A session that cannot be loaded (store down) does not fail the request: routes that never use
   // the session keep working; the first use of request.session answers 503 (unavailable.ts).
-  const failedLoads = new FailedLoads()
+  const failedLoads = new FailedOps()
+  // A logout the store could not carry out (Redis OOM or a read-only ACL user, a read-only
+  // directory…): the session is still valid, so the response must not clear the cookie either —
+  // the client gets the 503 and keeps a cookie to retry the logout with (issue 10).
+  const failedDestroys = new FailedOps<Error>()
   // The store's expiry of the session @fastify/session has just loaded: its onRequest hook builds
   // the session in the store's callback and our onRequest hook runs next, synchronously, and picks
   // it up (checked against the session id: anything else is ignored, it only costs a touch).
@@ -95,6 +99,7 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
     maxSessionBytes: config.maxSessionBytes,
     log: fastify.log,
     onLoadFailure: (id, error) => failedLoads.record(id, error),
+    onDestroyFailure: (id, error) => failedDestroys.record(id, error),
     onLoaded: (id, expiresAt) => { lastLoaded = { id, expiresAt } }
   }
 
@@ -169,11 +174,23 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
 
   let warnedInsecure = false
 
+  // Requests whose session cookie must survive the response: the store failed to destroy its session.
+  const keepCookie = new WeakSet<FastifyRequest>()
+
   // Runs after @fastify/session's onSend (registered after it): it has saved what changed.
   fastify.addHook('onSend', (request, reply, payload, done) => {
     if (unavailable.has(request)) { done(null, payload); return } // nothing was loaded: nothing to save or slide
     const session = request.session as LoadedSession | null
     const sent = sentId(request)
+
+    if (sent !== undefined && (keepCookie.has(request) || (failedDestroys.size > 0 && destroyFailedFor(sent)))) {
+      // Its session is still in the store: no clearing Set-Cookie (ours below, or @fastify/session's
+      // after a failed regenerate()); the error already answers 503 + Retry-After.
+      keepCookie.add(request)
+      dropClearingCookie(reply, cookieName)
+      done(null, payload)
+      return
+    }
 
     if (session === null) {
       // destroy() nulls request.session and @fastify/session then leaves the browser's cookie in
@@ -238,6 +255,12 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
     })
   }
 
+  /** Did a destroy of the session this signed cookie carries fail (consumed: once per failure)? */
+  function destroyFailedFor (sent: string): boolean {
+    const unsigned = signer.unsign(sent)
+    return unsigned.valid && unsigned.value !== null && failedDestroys.take(unsigned.value) !== undefined
+  }
+
   /** Did the request carry the id of the session it ended with (loaded, not regenerated/new)? */
   function carriedThisSession (sent: string, session: LoadedSession): boolean {
     if (sent === session.encryptedSessionId) return true
@@ -253,13 +276,21 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   }
 }
 
-/** Removes the Set-Cookie header lines already written for `name`. */
-function dropSetCookie (reply: FastifyReply, name: string): void {
+/**
+ * Removes the Set-Cookie header lines already written for `name`; with `clearingOnly`, only those
+ * that delete it (reply.clearCookie writes an empty value).
+ */
+function dropSetCookie (reply: FastifyReply, name: string, clearingOnly = false): void {
   const current = reply.getHeader('set-cookie')
   if (current === undefined) return
-  const lines = (Array.isArray(current) ? current : [String(current)]).filter((l) => !l.startsWith(`${name}=`))
+  const lines = (Array.isArray(current) ? current : [String(current)])
+    .filter((l) => !l.startsWith(`${name}=`) || (clearingOnly && !l.startsWith(`${name}=;`)))
   reply.removeHeader('set-cookie')
   if (lines.length > 0) reply.header('set-cookie', lines)
+}
+
+function dropClearingCookie (reply: FastifyReply, name: string): void {
+  dropSetCookie(reply, name, true)
 }
 
 export default fp(sessionsPlugin, { name: 'fastify-prodserver-sessions', fastify: '5.x' })

@@ -27,24 +27,25 @@ export function unavailableSession (error: StoreUnavailableError): object {
 }
 
 /**
- * Loads that failed, by session id, until the request that asked for them picks them up (the
- * adapter records, the plugin's onRequest hook consumes). Counted, because concurrent requests with
- * the same cookie fail together; bounded, so a request that never reaches the hook cannot leak.
+ * Store operations that failed, by session id, until the request that asked for them picks them up
+ * (the adapter records; the plugin's hooks consume: failed loads in onRequest, failed destroys in
+ * onSend). Counted, because concurrent requests with the same cookie fail together; bounded, so a
+ * request that never reaches the hook cannot leak.
  */
-export class FailedLoads {
-  private readonly pending = new Map<string, { error: StoreUnavailableError, count: number }>()
+export class FailedOps<E extends Error = StoreUnavailableError> {
+  private readonly pending = new Map<string, { error: E, count: number }>()
   private static readonly MAX = 10_000
 
   get size (): number { return this.pending.size }
 
-  record (id: string, error: StoreUnavailableError): void {
-    if (this.pending.size >= FailedLoads.MAX) this.pending.clear()
+  record (id: string, error: E): void {
+    if (this.pending.size >= FailedOps.MAX) this.pending.clear()
     const entry = this.pending.get(id)
     if (entry === undefined) this.pending.set(id, { error, count: 1 })
     else { entry.error = error; entry.count++ }
   }
 
-  take (id: string): StoreUnavailableError | undefined {
+  take (id: string): E | undefined {
     const entry = this.pending.get(id)
     if (entry === undefined) return undefined
     if (--entry.count === 0) this.pending.delete(id)

@@ -34,12 +34,14 @@ export interface ServerProcess {
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-export function spawnServer (t: Teardown, args: string[], options: { env?: NodeJS.ProcessEnv, cwd?: string } = {}): ServerProcess {
+/** `uid`/`gid`: run the server as another user (the tests run as root; e.g. `nobody`, 65534). */
+export function spawnServer (t: Teardown, args: string[], options: { env?: NodeJS.ProcessEnv, cwd?: string, uid?: number, gid?: number } = {}): ServerProcess {
   const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, NODE_ENV: 'development', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true
+    detached: true,
+    ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid ?? options.uid } : {})
   })
   const pid = child.pid as number
   const lines: LogLine[] = []

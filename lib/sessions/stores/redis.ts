@@ -232,6 +232,7 @@ export class RedisSessionStore implements SessionRecordStore {
   }
 
   private failed (err: unknown, startedAt: number): StoreUnavailableError {
+    withoutCommandArgs(err)
     if (isServerAnswer(err)) {
       // Redis answered (WRONGTYPE, OOM, NOPERM…): not an outage, so no fail-fast, but still a 503.
       if (this.breaker.success()) this.logRecovered()
@@ -281,6 +282,18 @@ export class CircuitOpenError extends Error {
 function isServerAnswer (err: unknown): boolean {
   if (!(err instanceof Error) || err.name !== 'ReplyError') return false
   return !/^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b/.test(err.message)
+}
+
+/**
+ * ioredis attaches the failed command to its ReplyError (`err.command = { name, args }`): for our
+ * scripts the args are the session key (the id) and, for a save, the whole session JSON. The error
+ * goes to the log: keep the command's name, drop its args.
+ */
+function withoutCommandArgs (err: unknown): void {
+  const command = (err as { command?: { name?: unknown, args?: unknown } } | null)?.command
+  if (typeof command === 'object' && command !== null && 'args' in command) {
+    (err as { command: unknown }).command = { name: command.name }
+  }
 }
 
 /** SCAN MATCH is a glob: a prefix like `app[1]:` must match itself, not a character class. */
