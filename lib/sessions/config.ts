@@ -13,8 +13,10 @@ import path from 'node:path'
 import { camelCase, knobsInGroup, type ListenAddress } from '../config/knobs'
 import { resolveKnobs } from '../config/resolve'
 import { KnobError, parseDuration } from '../config/values'
-import { readFastifySessionOptions, type FastifySessionOptions, type Priority, type SameSite, type Signer } from './options'
+import { OPTION_RULES, readFastifySessionOptions, type FastifySessionOptions, type Priority, type SameSite, type Signer } from './options'
 import type { RedisClient } from './stores/redis'
+import { isIoredis } from './stores/redis/client'
+import { isNodeRedis } from './stores/redis/node-redis'
 import type { SessionRecordStore } from './stores/types'
 import { CallbackSessionStore, isCallbackStore, type CallbackSessionStoreApi } from './stores/callback'
 
@@ -83,7 +85,10 @@ export interface SessionsOptions {
   /** Bound on every store operation: a number of milliseconds or `'1s'` (default 1000 ms). */
   redisTimeout?: number | string
   redisPrefix?: string
-  /** An existing ioredis client (e.g. @fastify/redis's); used as configured, never closed. */
+  /**
+   * An existing client, used as configured and never closed: ioredis (5 or 6) Redis or Cluster
+   * (e.g. @fastify/redis's), or a node-redis client, cluster or sentinel (connected first).
+   */
   redisClient?: RedisClient
   /** How long registration waits for Redis to be ready: ms or `'5s'` (default 5 s). */
   bootTimeout?: number | string
@@ -184,8 +189,8 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
   }
 
   const redisClient = options.redisClient
-  if (redisClient !== undefined && (typeof redisClient !== 'object' || redisClient === null || typeof (redisClient as { status?: unknown }).status !== 'string')) {
-    throw new KnobError('option redisClient is not valid; accepted: an ioredis Redis or Cluster instance')
+  if (redisClient !== undefined && !isIoredis(redisClient) && !isNodeRedis(redisClient)) {
+    throw new KnobError(`option redisClient is not valid; accepted: ${OPTION_RULES.find((r) => r.name === 'redisClient')?.accepted ?? ''}`)
   }
 
   const workerCount = parseWorkerCount(env.PRODSERVER_WORKER_COUNT)

@@ -161,7 +161,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
     name: 'redisClient',
     verdict: 'honoured',
     default: '—',
-    accepted: 'an ioredis Redis or Cluster',
+    accepted: 'an ioredis (5 or 6) Redis or Cluster, or a node-redis (5) client, cluster or sentinel, already connected',
     note: 'Used as configured, never closed (e.g. @fastify/redis\'s); every operation is still bounded by redisTimeout.'
   },
   {

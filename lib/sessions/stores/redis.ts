@@ -1,6 +1,7 @@
 /**
  * The Redis session store (ioredis; single node, TLS `rediss://` + CA, Sentinel, Cluster — built by
- * redis/client.ts — or any `Redis` / `Cluster` client passed in).
+ * redis/client.ts — or a client passed in: ioredis 5/6 `Redis` / `Cluster`, node-redis client,
+ * cluster or sentinel; redis/client.ts is the one seam that tells them apart).
  *
  * Layout in Redis: one string key per session, `<client keyPrefix><prefix><id>`, value = the
  * session JSON text, expiry = the key's TTL (PX, milliseconds). A destroyed id holds TOMBSTONE for
@@ -21,7 +22,7 @@ import type { Redis, RedisOptions } from 'ioredis'
 import { withTimeout } from '../bounded'
 import { StoreUnavailableError } from '../errors'
 import { DEFAULT_TOMBSTONE_MS, assertSessionId, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
-import { keyPrefixOf, mastersOf, normalizeClient, type ClientHandle, type ClientOptions, type RedisAddress, type RedisClient, type StoreLog } from './redis/client'
+import { normalizeClient, type ClientHandle, type ClientOptions, type RedisAddress, type RedisClient, type StoreLog } from './redis/client'
 import { Breaker } from './redis/breaker'
 import { GET_WITH_TTL, SET_UNLESS_TOMBSTONE, DESTROY_EXISTING, TOMBSTONE, TOUCH_LIVE } from './redis/scripts'
 
@@ -106,7 +107,7 @@ export class RedisSessionStore implements SessionRecordStore {
   async get (id: string): Promise<StoredSession | null> {
     assertSessionId(id)
     const key = this.prefix + id
-    const reply = await this.run('redis get', () => GET_WITH_TTL.run(this.handle.client, key, [TOMBSTONE]))
+    const reply = await this.run('redis get', () => GET_WITH_TTL.run(this.handle.commands, key, [TOMBSTONE]))
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') return null
     const ms = Number(reply[1])
     // -1 = no TTL: not written by us (we always set PX); treat as never expiring.
@@ -118,14 +119,14 @@ export class RedisSessionStore implements SessionRecordStore {
     if (typeof json !== 'string') throw new TypeError('RedisSessionStore.set: json must be a string')
     const ttl = Number.isFinite(ttlMs) ? Math.ceil(ttlMs) : 0
     const key = this.prefix + id
-    await this.run('redis set', () => SET_UNLESS_TOMBSTONE.run(this.handle.client, key, [json, ttl, TOMBSTONE]))
+    await this.run('redis set', () => SET_UNLESS_TOMBSTONE.run(this.handle.commands, key, [json, ttl, TOMBSTONE]))
   }
 
   async touch (id: string, ttlMs: number): Promise<void> {
     assertSessionId(id)
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) return
     const key = this.prefix + id
-    await this.run('redis touch', () => TOUCH_LIVE.run(this.handle.client, key, [Math.ceil(ttlMs), TOMBSTONE]))
+    await this.run('redis touch', () => TOUCH_LIVE.run(this.handle.commands, key, [Math.ceil(ttlMs), TOMBSTONE]))
   }
 
   async destroy (id: string): Promise<void> {
@@ -133,7 +134,7 @@ export class RedisSessionStore implements SessionRecordStore {
     const key = this.prefix + id
     // Only a stored session becomes a tombstone (see DESTROY_EXISTING): enough to stop a request that
     // loaded it from saving it back, and nothing for ids that were never saved.
-    await this.run('redis destroy', () => DESTROY_EXISTING.run(this.handle.client, key, [this.tombstoneMs, TOMBSTONE]))
+    await this.run('redis destroy', () => DESTROY_EXISTING.run(this.handle.commands, key, [this.tombstoneMs, TOMBSTONE]))
   }
 
   /**
@@ -149,7 +150,7 @@ export class RedisSessionStore implements SessionRecordStore {
   async ids (): Promise<string[]> {
     const ids: string[] = []
     await this.scanEach(async (batch) => {
-      const heads = await this.run('redis ids', () => Promise.all(batch.map((id) => this.handle.client.getrange(this.prefix + id, 0, TOMBSTONE.length))))
+      const heads = await this.run('redis ids', () => Promise.all(batch.map((id) => this.handle.commands.getrange(this.prefix + id, 0, TOMBSTONE.length))))
       batch.forEach((id, i) => { if (heads[i] !== '' && heads[i] !== TOMBSTONE) ids.push(id) })
     })
     return ids
@@ -170,7 +171,7 @@ export class RedisSessionStore implements SessionRecordStore {
   async clear (): Promise<number> {
     let deleted = 0
     await this.scanEach(async (batch) => {
-      const counts = await this.run('redis clear', () => Promise.all(batch.map((id) => this.handle.client.del(this.prefix + id))))
+      const counts = await this.run('redis clear', () => Promise.all(batch.map((id) => this.handle.commands.del(this.prefix + id))))
       for (const n of counts) deleted += n
     })
     return deleted
@@ -178,11 +179,10 @@ export class RedisSessionStore implements SessionRecordStore {
 
   /** SCAN `<keyPrefix><prefix>*` on every master; calls `fn` with the ids (prefixes stripped) of each page. */
   private async scanEach (fn: (ids: string[]) => Promise<void>): Promise<void> {
-    const client = this.handle.client
-    const full = keyPrefixOf(client) + this.prefix
+    const full = this.handle.keyPrefix + this.prefix
     const pattern = escapeGlob(full) + '*'
     if (this.handle.needsWarmup()) await this.run('redis connect', () => this.handle.warmup())
-    for (const node of mastersOf(client)) {
+    for (const node of await this.run('redis scan', async () => await this.handle.masters())) {
       let cursor = '0'
       do {
         const [next, keys] = await this.run('redis scan', () => node.scan(cursor, 'MATCH', pattern, 'COUNT', this.scanCount))
@@ -198,7 +198,7 @@ export class RedisSessionStore implements SessionRecordStore {
     if (this.closed) return { ok: false, error: 'store closed' }
     const started = performance.now()
     try {
-      await withTimeout(this.handle.warmup().then(async () => await this.handle.client.ping()), this.timeoutMs, 'redis ping')
+      await withTimeout(this.handle.warmup().then(async () => await this.handle.commands.ping()), this.timeoutMs, 'redis ping')
       const latencyMs = Math.round((performance.now() - started) * 100) / 100
       this.recovered()
       return { ok: true, latencyMs }
@@ -233,7 +233,7 @@ export class RedisSessionStore implements SessionRecordStore {
 
   private failed (err: unknown, startedAt: number): StoreUnavailableError {
     withoutCommandArgs(err)
-    if (isServerAnswer(err)) {
+    if (isServerAnswer(err, this.handle)) {
       // Redis answered (WRONGTYPE, OOM, NOPERM…): not an outage, so no fail-fast, but still a 503.
       if (this.breaker.success()) this.logRecovered()
       return err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err)
@@ -279,8 +279,8 @@ export class CircuitOpenError extends Error {
  * and deserve fail-fast: LOADING (restarting with a dataset), BUSY (script stuck), MASTERDOWN /
  * CLUSTERDOWN / TRYAGAIN (failover in progress).
  */
-function isServerAnswer (err: unknown): boolean {
-  if (!(err instanceof Error) || err.name !== 'ReplyError') return false
+function isServerAnswer (err: unknown, handle: ClientHandle): boolean {
+  if (!(err instanceof Error) || !handle.isReplyError(err)) return false
   return !/^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b/.test(err.message)
 }
 

@@ -1,10 +1,12 @@
 /**
  * The one seam that knows "which client kind" the Redis store talks to (connect-redis 8's
  * `normalizeClient` idea): a client we build — single node from REDIS_URL, Sentinel from
- * REDIS_SENTINELS, Cluster from REDIS_CLUSTER_NODES, TLS with REDIS_CA_FILE — or an ioredis `Redis` /
- * `Cluster` the user hands us (e.g. the `@fastify/redis` instance, or a BullMQ connection).
- * Everything else in the store sees only `ClientHandle` (and `mastersOf`/`keyPrefixOf` for the
- * maintenance ops that must fan out on a Cluster).
+ * REDIS_SENTINELS, Cluster from REDIS_CLUSTER_NODES, TLS with REDIS_CA_FILE — or one the user hands
+ * us: an ioredis (5 or 6) `Redis` / `Cluster` (e.g. the `@fastify/redis` instance, or a BullMQ
+ * connection), or a node-redis (`redis` 5) client, cluster or sentinel (node-redis.ts).
+ * Everything else in the store sees only `ClientHandle`: `commands` (the few commands it sends,
+ * ioredis-shaped), `masters()` and `keyPrefix` for the maintenance ops that must fan out on a
+ * Cluster, and the lifecycle (connect, ready, close).
  *
  * - Our own client gets bounded settings (research §3.3 L1/L2: ioredis defaults hang 7–160 s on a
  *   dead server, forever on a frozen one — ioredis#634, #1194).
@@ -16,8 +18,28 @@ import { connect as tlsConnect } from 'node:tls'
 import { Redis, Cluster, type RedisOptions } from 'ioredis'
 import { redactUrl } from '../../../config/values'
 import { StoreConnectError } from '../../errors'
+import { isNodeRedis, NodeRedisUserClient, type NodeRedisClient } from './node-redis'
 
-export type RedisClient = Redis | Cluster
+/** A client the store can use: ioredis Redis / Cluster (5 or 6), or a node-redis client, cluster or sentinel. */
+export type RedisClient = Redis | Cluster | NodeRedisClient
+
+/**
+ * The commands the store sends, in ioredis's shape (an ioredis client IS one; node-redis clients
+ * get a thin translation to `sendCommand`). Every key command names its key first, so a Cluster
+ * routes it.
+ */
+export interface RedisCommands {
+  evalsha (sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  eval (lua: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  getrange (key: string, start: number, end: number): Promise<string>
+  del (key: string): Promise<number>
+  ping (): Promise<string>
+}
+
+/** One node a maintenance SCAN runs on (ioredis's `scan` signature). */
+export interface ScanNode {
+  scan (cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>
+}
 
 export interface StoreLog {
   warn (obj: unknown, msg?: string): void
@@ -26,6 +48,21 @@ export interface StoreLog {
 
 export interface ClientHandle {
   readonly client: RedisClient
+  /** The commands the store sends (ioredis-shaped; the client itself for ioredis). */
+  readonly commands: RedisCommands
+  /**
+   * The client's own key prefix (ioredis `keyPrefix`; node-redis has none): added to keys by the
+   * client, but not to SCAN patterns nor stripped from their results, so the maintenance ops do it.
+   */
+  readonly keyPrefix: string
+  /**
+   * The nodes a maintenance op (SCAN) must visit: every master of a Cluster — a keyless command on
+   * a Cluster goes to ONE random node, so a single SCAN saw 8–10 of 29 keys (research L3,
+   * ioredis#175, #1884) — or the one node (the master, behind Sentinel).
+   */
+  masters (): Promise<ScanNode[]>
+  /** A Redis error reply (the server answered, e.g. WRONGTYPE), as opposed to a connection failure. */
+  isReplyError (err: unknown): boolean
   /** true when we built the client (we connect and close it). */
   readonly owned: boolean
   /** Safe description for messages: the URL without password, or host:port. */
@@ -94,7 +131,11 @@ export function normalizeClient (opts: ClientOptions): ClientHandle {
   if (opts.client !== undefined && (opts.url !== undefined || sentinels !== undefined || clusterNodes !== undefined)) {
     throw new TypeError('RedisSessionStore: pass either `client` or `url`/`sentinels`/`clusterNodes`, not both')
   }
-  if (opts.client !== undefined) return new UserClient(opts.client)
+  if (opts.client !== undefined) {
+    if (isNodeRedis(opts.client)) return new NodeRedisUserClient(opts.client)
+    if (!isIoredis(opts.client)) throw new TypeError('RedisSessionStore: `client` is not a Redis client; accepted: an ioredis Redis or Cluster, or a node-redis client, cluster or sentinel')
+    return new UserClient(opts.client)
+  }
   if (sentinels !== undefined && clusterNodes !== undefined) {
     throw new TypeError('RedisSessionStore: `sentinels` (REDIS_SENTINELS) and `clusterNodes` (REDIS_CLUSTER_NODES) exclude each other')
   }
@@ -168,33 +209,47 @@ export function normalizeClient (opts: ClientOptions): ClientHandle {
   return new OwnClient(client, `${redactUrl(url)} (REDIS_URL)`, secrets, opts.log)
 }
 
-/**
- * The nodes a maintenance op (SCAN) must visit: every master of a Cluster — a keyless command on a
- * Cluster goes to ONE random node, so a single SCAN saw 8–10 of 29 keys (research L3, ioredis#175,
- * #1884) — or the client itself.
- */
-export function mastersOf (client: RedisClient): Redis[] {
-  return client instanceof Cluster ? client.nodes('master') : [client]
+/** An ioredis client (5 or 6: by shape, not instanceof, so a copy of another version is one too). */
+export function isIoredis (client: unknown): client is Redis | Cluster {
+  return typeof client === 'object' && client !== null && typeof (client as { status?: unknown }).status === 'string' &&
+    typeof (client as { evalsha?: unknown }).evalsha === 'function'
 }
 
-/**
- * The client's own `keyPrefix`: ioredis adds it to key arguments but NOT to SCAN/KEYS patterns nor
- * strips it from their results (research L4, ioredis#1526, #239), so maintenance ops add and strip
- * it themselves.
- */
-export function keyPrefixOf (client: RedisClient): string {
-  const o = client.options as { keyPrefix?: string, redisOptions?: { keyPrefix?: string } }
-  return o.keyPrefix ?? o.redisOptions?.keyPrefix ?? ''
+function isIoredisCluster (client: Redis | Cluster): client is Cluster {
+  return (client as { isCluster?: unknown }).isCluster === true
 }
 
+/** ioredis's error replies are ReplyError (redis-errors), in 5 and 6. */
+export function isIoredisReplyError (err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError'
+}
+
+/** The ioredis side: our own clients and a user's ioredis client. */
 abstract class BaseHandle implements ClientHandle {
   abstract readonly owned: boolean
   abstract readonly describe: string
+  readonly commands: RedisCommands
+  readonly keyPrefix: string
   private readonly unsubscribers = new Set<() => void>()
   /** When the client's own errors may hide a TLS failure: a handshake of our own, its error if any. */
   protected diagnoseTls?: () => Promise<Error | undefined>
 
-  constructor (readonly client: RedisClient) {}
+  constructor (readonly client: Redis | Cluster) {
+    this.commands = client as unknown as RedisCommands
+    // ioredis adds keyPrefix to key arguments but NOT to SCAN/KEYS patterns nor strips it from
+    // their results (research L4, ioredis#1526, #239).
+    const o = client.options as { keyPrefix?: string, redisOptions?: { keyPrefix?: string } }
+    this.keyPrefix = o.keyPrefix ?? o.redisOptions?.keyPrefix ?? ''
+  }
+
+  async masters (): Promise<ScanNode[]> {
+    const client = this.client
+    return (isIoredisCluster(client) ? client.nodes('master') : [client]) as unknown as ScanNode[]
+  }
+
+  isReplyError (err: unknown): boolean {
+    return isIoredisReplyError(err)
+  }
 
   isReady (): boolean {
     return this.client.status === 'ready'
@@ -278,7 +333,7 @@ class OwnClient extends BaseHandle {
   // Before the first `ready`, errors are reported once by connect()'s rejection (boot), not here.
   private erroredSinceReady = true
 
-  constructor (client: RedisClient, readonly describe: string, private readonly secrets: string[], private readonly log: StoreLog | undefined, diagnoseTls?: () => Promise<Error | undefined>) {
+  constructor (client: Redis | Cluster, readonly describe: string, private readonly secrets: string[], private readonly log: StoreLog | undefined, diagnoseTls?: () => Promise<Error | undefined>) {
     super(client)
     this.diagnoseTls = diagnoseTls
     // Without an 'error' listener ioredis prints "[ioredis] Unhandled error event" on every
@@ -337,7 +392,7 @@ class UserClient extends BaseHandle {
   readonly owned = false
   readonly describe: string
 
-  constructor (client: RedisClient) {
+  constructor (client: Redis | Cluster) {
     super(client)
     this.describe = describeUserClient(client)
   }
@@ -356,8 +411,8 @@ class UserClient extends BaseHandle {
   }
 }
 
-function describeUserClient (client: RedisClient): string {
-  if (client instanceof Cluster) return 'the Redis Cluster client passed in `client`'
+function describeUserClient (client: Redis | Cluster): string {
+  if (isIoredisCluster(client)) return 'the Redis Cluster client passed in `client`'
   const o = (client as Redis).options
   const where = o.path !== undefined && o.path !== null ? o.path : `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}`
   return `${where} (the client passed in \`client\`)`

@@ -8,7 +8,7 @@
  * test/store-contract-redis.test.ts), so we never add it ourselves.
  */
 import { createHash } from 'node:crypto'
-import type { RedisClient } from './client'
+import type { RedisCommands } from './client'
 
 /**
  * Value of a destroyed id — the one definition of the tombstone format, for every script here
@@ -31,8 +31,8 @@ export class LuaScript {
     this.sha = createHash('sha1').update(lua).digest('hex')
   }
 
-  async run (client: RedisClient, key: string, args: Array<string | number>): Promise<unknown> {
-    const c = client as unknown as ScriptClient
+  /** `commands`: the store's ClientHandle.commands (ioredis, or node-redis translated). */
+  async run (c: Pick<RedisCommands, 'evalsha' | 'eval'>, key: string, args: Array<string | number>): Promise<unknown> {
     try {
       return await c.evalsha(this.sha, 1, key, ...args)
     } catch (err) {
@@ -40,11 +40,6 @@ export class LuaScript {
       return await c.eval(this.lua, 1, key, ...args)
     }
   }
-}
-
-interface ScriptClient {
-  evalsha (sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
-  eval (lua: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
 }
 
 /**
