@@ -13,6 +13,9 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import { RedisStore } from 'connect-redis'
 import { Redis } from 'ioredis'
+import { createClient } from 'redis'
+import http from 'node:http'
+import expressSession from 'express-session'
 import { privateRedisForFile } from './helpers/redis-server'
 import { CLEAN_ENV, Client, SECRET_A, addRoutes, findSetCookie, startApp, withEnv, type Response } from './fixtures/sessions-helpers'
 
@@ -62,6 +65,20 @@ function no5xx (t: Test, res: Response, what: string): Response {
 t.test('a mixed fleet: legacy and ours on one Redis serve the same browser', async (t) => {
   const legacy = await startLegacy(t, await ioredisFor(t))
   const ours = await startOurs(t)
+  mixedFleet(t, legacy, ours)
+})
+
+t.test('the same with node-redis: connect-redis and ours share one node-redis client', async (t) => {
+  const client = createClient({ url: shared.redis.url })
+  client.on('error', () => {})
+  await client.connect()
+  t.teardown(() => client.destroy())
+  const legacy = await startLegacy(t, client)
+  const ours = (await startApp(t, { options: { store: 'redis', redisClient: client as any } })).url
+  mixedFleet(t, legacy, ours)
+})
+
+function mixedFleet (t: Test, legacy: string, ours: string): void {
 
   t.test('a session made before the migration keeps working on the new app (and back)', async (t) => {
     const browser = new Client(legacy)
@@ -95,6 +112,40 @@ t.test('a mixed fleet: legacy and ours on one Redis serve the same browser', asy
     await browser.post('/logout')
     t.same(no5xx(t, await on(stolen, ours).get('/whoami'), 'ours after a legacy logout').body, { user: null })
   })
+}
+
+/** express-session (plain node http, no express) + connect-redis, its README's way. */
+async function startExpressSession (t: Test, client: unknown): Promise<string> {
+  const middleware = expressSession({ secret: SECRET_A, resave: false, saveUninitialized: false, store: new RedisStore({ client }) as any })
+  const server = http.createServer((req, res) => {
+    middleware(req as any, res as any, () => {
+      const session = (req as any).session
+      const reply = (body: unknown): void => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(body)) }
+      if (req.url?.startsWith('/login') === true) { session.user = 'frank'; reply({ user: 'frank' }); return }
+      if (req.url === '/logout') { session.destroy(() => reply({ ok: true })); return }
+      reply({ user: session.user ?? null })
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`
+}
+
+t.test('from express-session: cookieName connect.sid + cookiePrefix s: read its cookies, and it reads ours', async (t) => {
+  const client = await ioredisFor(t)
+  const express = await startExpressSession(t, client)
+  const ours = (await startApp(t, { options: { store: 'redis', redisClient: client, cookieName: 'connect.sid', cookiePrefix: 's:' } })).url
+  const browser = new Client(express)
+  await browser.post('/login')
+  t.match(decodeURIComponent(browser.jar.get('connect.sid') ?? ''), /^s:[\w-]+\.[\w+/]+$/, 'express-session\'s signed cookie')
+  t.same(no5xx(t, await on(browser, ours).get('/whoami'), 'ours reads express-session\'s session').body, { user: 'frank' })
+
+  const mine = new Client(ours)
+  await mine.post('/login?name=gina')
+  t.same(no5xx(t, await on(mine, express).get('/whoami'), 'express-session reads ours').body, { user: 'gina' })
+  const old = mine.clone()
+  await mine.post('/logout')
+  t.same(no5xx(t, await on(old, express).get('/whoami'), 'express-session on our logged-out cookie').body, { user: null })
 })
 
 t.test('migration then rollback, in turn, logouts included: every answer is below 500', async (t) => {
