@@ -100,7 +100,13 @@ export class CallbackSessionStore implements SessionRecordStore {
   async destroy (id: string): Promise<void> {
     if (!isValidSessionId(id)) return
     this.tombstones.set(id, true)
-    await call((cb) => this.inner.destroy(id, cb))
+    try {
+      await call((cb) => this.inner.destroy(id, cb))
+    } catch (err) {
+      // Not destroyed: the session is still valid (the plugin keeps the cookie for a retry).
+      this.tombstones.delete(id)
+      throw err
+    }
   }
 
   /** One `get` of an id that cannot exist: a round trip to the store's backend. Never throws. */
