@@ -290,6 +290,14 @@ export const KNOBS = [
     pluginOption: 'cookieSecure', help: 'Secure cookie attribute: auto = on when the request is https.'
   },
   {
+    // Issue 14: merge = a save writes only the top-level members the request changed, atomically in
+    // the store, so parallel requests changing different members all land; replace = the whole
+    // session, last writer wins (what @fastify/session's stores do).
+    name: 'session-writes', kind: 'enum', group: 'session', env: ['PRODSERVER_SESSION_WRITES', 'SESSION_WRITES'],
+    default: 'merge', values: ['merge', 'replace'], pluginOption: 'writes',
+    help: 'merge: a save patches only the top-level keys the request changed (parallel requests keep each other\'s changes); replace: whole-session writes, last writer wins.'
+  },
+  {
     name: 'session-dir', kind: 'string', group: 'session', env: ['PRODSERVER_SESSION_DIR', 'SESSION_DIR'],
     pluginOption: 'dir', defaultText: 'per-app dir under the OS temp dir',
     help: 'Directory of the file store, shared by all workers of the host (created 0700).'

@@ -14,6 +14,9 @@
  *   record, so the cookie is restored with its lifetime only (`maxAge`: expires = now + maxAge),
  *   and the store's real expiry goes to `onLoaded` (the plugin's touch decision).
  * - Stores that bound themselves (store.boundsItself) are not wrapped in a second timer.
+ * - A save of a session loaded from the store is a patch of the members the request changed
+ *   (patch.ts; issue 14) when the store can patch and `loaded` is given; a new session, a store
+ *   without patch() (a store object of the user's) or SESSION_WRITES=replace writes the whole record.
  * - `secure` / `sameSite` / `httpOnly` are not restored from the stored cookie: the stored copy
  *   holds the value resolved for the request that saved it (`secure: 'auto'` became false on an
  *   http request), and @fastify/session lets stored cookie fields override the plugin's options.
@@ -25,6 +28,7 @@ import { StoreUnavailableError } from './errors'
 import { RefusedSessionIdError, isValidSessionId, type SessionRecordStore } from './stores/types'
 import { SessionTooLargeError, sessionTooLarge, sizeSurelyOver } from './size-limit'
 import { storeOpTimer, type StoreOp, type StoreOpTimer } from '../ops/store-ops'
+import { storedCookie, type LoadedSessions, type SessionChanges } from './patch'
 
 type Callback = (err?: unknown) => void
 type GetCallback = (err: unknown, session?: any) => void
@@ -58,7 +62,12 @@ export interface AdapterOptions {
    * Called with the store's expiry of each session loaded, right before @fastify/session receives
    * it (so synchronously before the next onRequest hook runs).
    */
-  onLoaded?: (id: string, expiresAt: number) => void
+  onLoaded?: (id: string, expiresAt: number, json: string) => void
+  /**
+   * Sessions loaded from the store, with what they were loaded from: a save of one of these is a
+   * patch of the members it changed (patch.ts) when the store can patch. Unset: whole-record writes.
+   */
+  loaded?: LoadedSessions
 }
 
 /** Slack added to our outer bound so a store's own (better-classified) timeout fires first. */
@@ -72,14 +81,8 @@ const SLACK_MS = 50
 function serializeSession (session: any): string {
   const out: Record<string, unknown> = {}
   for (const key of Object.keys(session)) out[key] = session[key]
-  const c = session.cookie
-  if (typeof c === 'object' && c !== null) {
-    const cookie: Record<string, unknown> = { originalMaxAge: c.originalMaxAge }
-    if (typeof c.path === 'string') cookie.path = c.path
-    if (typeof c.domain === 'string') cookie.domain = c.domain
-    if (c.partitioned === true) cookie.partitioned = true
-    out.cookie = cookie
-  }
+  const cookie = storedCookie(session.cookie)
+  if (cookie !== undefined) out.cookie = cookie
   return JSON.stringify(out)
 }
 
@@ -139,6 +142,33 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
 
   const refusedSessions = new WeakSet<object>()
 
+  // Only stores that can patch get patches; the others keep whole-record writes.
+  const patching = store.patch !== undefined ? opts.loaded : undefined
+
+  /** Fails the save with 413; logged once per session (Fastify sends the error response through the onSend hooks again, so @fastify/session tries the same save twice). */
+  const refuseTooLarge = (session: any, tooLarge: SessionTooLargeError, cb: Callback): void => {
+    if (!refusedSessions.has(session)) {
+      refusedSessions.add(session)
+      opts.log.warn({ store: store.kind, sessionBytes: tooLarge.bytes, limit: tooLarge.limit },
+        `session not saved: ${tooLarge.size}, over session-max-size (${tooLarge.limit} bytes; SESSION_MAX_SIZE); the request fails with 413`)
+    }
+    cb(tooLarge)
+  }
+
+  const writeWhole = (id: string, session: any, ttl: number, cb: Callback): void => {
+    let json: string
+    try {
+      json = serializeSession(session)
+    } catch (err) {
+      // Not a store failure: the application put something unserializable in the session.
+      cb(err)
+      return
+    }
+    const tooLarge = sessionTooLarge(json, opts.maxSessionBytes)
+    if (tooLarge !== null) { refuseTooLarge(session, tooLarge, cb); return }
+    bounded(store.set(id, json, ttl), 'set').then(() => cb(), (err) => cb(refusal(err) ?? fail('set', err)))
+  }
+
   return {
     get (id, cb) {
       if (!isValidSessionId(id)) { cb(null, null); return }
@@ -155,7 +185,7 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
         }
         if (typeof data !== 'object' || data === null || Array.isArray(data)) { cb(null, null); return }
         data.cookie = restoredCookie(data.cookie, opts.ttlMs)
-        opts.onLoaded?.(id, record.expiresAt)
+        opts.onLoaded?.(id, record.expiresAt, record.json)
         cb(null, data)
       }, (err) => {
         const error = fail('get', err)
@@ -167,36 +197,35 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
 
     set (id, session, cb) {
       if (!isValidSessionId(id)) { cb(refusedId('set', id)); return }
-      let json = ''
-      let tooLarge: SessionTooLargeError | null = null
+      const maxAge = session?.cookie?.originalMaxAge
+      const ttl = typeof maxAge === 'number' && maxAge > 0 ? maxAge : opts.ttlMs
+      let changes: SessionChanges | undefined
       try {
         // A session that is certainly too large is refused before it is serialized at all.
         const atLeast = typeof session === 'object' && session !== null ? sizeSurelyOver(session, opts.maxSessionBytes, 'cookie') : 0
-        if (atLeast > 0) {
-          tooLarge = new SessionTooLargeError(atLeast, opts.maxSessionBytes, false)
-        } else {
-          json = serializeSession(session)
-          tooLarge = sessionTooLarge(json, opts.maxSessionBytes)
-        }
+        if (atLeast > 0) { refuseTooLarge(session, new SessionTooLargeError(atLeast, opts.maxSessionBytes, false), cb); return }
+        changes = patching?.changesOf(session)
       } catch (err) {
         // Not a store failure: the application put something unserializable in the session.
         cb(err)
         return
       }
-      if (tooLarge !== null) {
-        // Fastify sends the error response through the onSend hooks again, so @fastify/session
-        // tries the same save twice: one log line per refused session, not two.
-        if (!refusedSessions.has(session)) {
-          refusedSessions.add(session)
-          opts.log.warn({ store: store.kind, sessionBytes: tooLarge.bytes, limit: tooLarge.limit },
-            `session not saved: ${tooLarge.size}, over session-max-size (${tooLarge.limit} bytes; SESSION_MAX_SIZE); the request fails with 413`)
+      if (changes === undefined) { writeWhole(id, session, ttl, cb); return }
+      const applied = changes
+      // The store merges and checks the merged record against the limit (it alone sees it).
+      bounded(store.patch!(id, applied.patch, ttl, opts.maxSessionBytes), 'set').then((outcome) => {
+        if (outcome !== 'unreadable') {
+          patching!.saved(session, applied.members)
+          cb()
+          return
         }
-        cb(tooLarge)
-        return
-      }
-      const maxAge = session?.cookie?.originalMaxAge
-      const ttl = typeof maxAge === 'number' && maxAge > 0 ? maxAge : opts.ttlMs
-      bounded(store.set(id, json, ttl), 'set').then(() => cb(), (err) => cb(refusal(err) ?? fail('set', err)))
+        // Not a JSON object in the store (written by something else): replaced whole.
+        opts.log.warn({ store: store.kind }, 'session store held an unreadable session; replaced it whole')
+        writeWhole(id, session, ttl, cb)
+      }, (err) => {
+        if (err instanceof SessionTooLargeError) refuseTooLarge(session, err, cb)
+        else cb(refusal(err) ?? fail('set', err))
+      })
     },
 
     destroy (id, cb) {

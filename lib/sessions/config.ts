@@ -22,6 +22,7 @@ import { CallbackSessionStore, isCallbackStore, type CallbackSessionStoreApi } f
 
 export type StoreName = 'auto' | 'redis' | 'file' | 'memory'
 export type CookieSecure = 'auto' | 'true' | 'false'
+export type SessionWrites = 'merge' | 'replace'
 
 /** The default boot timeout for Redis: long enough for a TLS handshake, short enough to boot. */
 export const DEFAULT_BOOT_TIMEOUT_MS = 5000
@@ -70,6 +71,12 @@ export interface SessionsOptions {
   saveUninitialized?: boolean
   /** Re-save the session and cookie on every response (default false; true warns once). */
   rolling?: boolean
+  /**
+   * `'merge'` (default): a save writes only the top-level keys the request changed, atomically, so
+   * parallel requests changing different keys keep each other's changes; `'replace'`: whole-session
+   * writes, last writer wins.
+   */
+  writes?: SessionWrites
   /** Directory of the file store (default: a per-app directory under the OS temp dir). */
   dir?: string
   redisUrl?: string
@@ -107,6 +114,7 @@ export interface SessionConfig {
   cookieSecure: CookieSecure
   /** @fastify/session's options beyond the knobs: cookie attributes, prefix, signer, id generator… */
   fastifySession: FastifySessionOptions
+  writes: SessionWrites
   dir: string
   dirIsDefault: boolean
   redisUrl?: string
@@ -205,6 +213,7 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
     cookieName: v['session-cookie-name'],
     cookieSecure: v['session-cookie-secure'] as CookieSecure,
     fastifySession,
+    writes: v['session-writes'] as SessionWrites,
     dir: path.resolve(dir),
     dirIsDefault: v['session-dir'] === undefined,
     redisUrl: v['redis-url'],

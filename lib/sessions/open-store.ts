@@ -94,7 +94,7 @@ export async function openStore (config: SessionConfig, log: FastifyBaseLogger):
 }
 
 function openFile (config: SessionConfig, log: FastifyBaseLogger): SessionRecordStore {
-  return new FileSessionStore({ dir: config.dir, log })
+  return new FileSessionStore({ dir: config.dir, log, timeoutMs: config.timeoutMs })
 }
 
 /**

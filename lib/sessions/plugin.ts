@@ -24,6 +24,7 @@ import { sessionCookieOptions, clearingCookieOptions, resolveAutoSecure, addPrio
 import { checkedIdGenerator } from './id-generator'
 import { touchDue } from './touch'
 import { FailedOps, unavailableSession } from './unavailable'
+import { LoadedSessions } from './patch'
 import type { StoreCheck } from './stores/types'
 
 export type { SessionsOptions } from './config'
@@ -92,7 +93,9 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   // The store's expiry of the session @fastify/session has just loaded: its onRequest hook builds
   // the session in the store's callback and our onRequest hook runs next, synchronously, and picks
   // it up (checked against the session id: anything else is ignored, it only costs a touch).
-  let lastLoaded: { id: string, expiresAt: number } | null = null
+  let lastLoaded: { id: string, expiresAt: number, json: string } | null = null
+  // Saves of loaded sessions are patches of what the request changed (patch.ts), unless opted out.
+  const loaded = config.writes === 'merge' ? new LoadedSessions() : undefined
   const adapterOptions: AdapterOptions = {
     ttlMs: config.ttlMs,
     timeoutMs: config.timeoutMs,
@@ -100,7 +103,8 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
     log: fastify.log,
     onLoadFailure: (id, error) => failedLoads.record(id, error),
     onDestroyFailure: (id, error) => failedDestroys.record(id, error),
-    onLoaded: (id, expiresAt) => { lastLoaded = { id, expiresAt } }
+    onLoaded: (id, expiresAt, json) => { lastLoaded = { id, expiresAt, json } },
+    loaded
   }
 
   // Requests whose session was set up by @fastify/session (an earlier hook may have answered first,
@@ -156,6 +160,7 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
       if (session?.sessionId === lastLoaded.id) {
         expiresAt = lastLoaded.expiresAt
         loadedCookie.set(request, session.cookie)
+        loaded?.remember(session, lastLoaded.json)
       }
       lastLoaded = null
     }

@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
 import { RefusedSessionIdError, MAX_SESSION_ID_LENGTH, type SessionRecordStore } from '../../lib/sessions/stores/types'
+import { patchContract } from './store-patch-contract'
 
 export type MakeStore = () => Promise<{ store: SessionRecordStore, cleanup: () => Promise<void> }>
 
@@ -239,4 +240,6 @@ export async function storeContract (t: Test, makeStore: MakeStore): Promise<voi
     await t.resolves(store.close(), 'second close')
     await cleanup()
   })
+
+  await patchContract(t, open)
 }

@@ -7,6 +7,7 @@
  *                   16 shards `0`…`f` picked by a hash of the id (file/paths.ts: one directory
  *                   lock per shard instead of one for all writes)
  *   <s>/<id>.gone   tombstone left by destroy(), empty
+ *   <s>/<id>.lock   held (O_EXCL, the owner's pid inside) while a process writes the record
  *   <s>/*.tmp       in-flight atomic writes (file/atomic.ts)
  *   .reaped         stamp of the last reaper pass (reaper.ts)
  *
@@ -29,14 +30,18 @@
  * its own record if one appeared. Whatever the interleaving, either set's rename precedes
  * destroy's unlink, or set's check sees the tombstone.
  *
- * Saves of one session in this process are queued: one write at a time, and of the saves that
- * waited only the newest is written (file/latest-write.ts). A page's parallel requests each save
- * the whole session; they now land in the order they were made, for one or two renames.
+ * Saves of one session in this process are queued: one write at a time, and the saves that waited
+ * are folded into one write (file/latest-write.ts: the newest whole record, or the patches merged
+ * in order). A page's parallel requests land in the order they were made, for one or two renames.
+ *
+ * Patches (a request's changed members, issue 14) read the record, merge and rename the result
+ * into place while holding the record's lock file (file/record-lock.ts), so another worker's
+ * write cannot land in between and be undone; every record write takes that lock.
  */
 import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import { DEFAULT_TOMBSTONE_MS, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
+import { DEFAULT_TOMBSTONE_MS, type PatchOutcome, type SessionPatch, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
 import { decodeRecord, encodeRecord } from './file/envelope'
 import { prepareDirectory } from './file/dir'
 import { writeAtomic, writeAtomicKeepOpen } from './file/atomic'
@@ -46,6 +51,9 @@ import { statOrNull, unlinkIfPresent } from './file/missing-ok'
 import * as fdCalls from './file/fd-calls'
 import { LatestWriteQueue } from './file/latest-write'
 import { PinnedRecords } from './file/pinned'
+import { lockRecord } from './file/record-lock'
+import { combinePatches, mergeRecord, mergeWithin } from './merge'
+import { sessionTooLarge } from '../size-limit'
 
 export interface FileStoreLog { warn (msg: string): void }
 
@@ -60,9 +68,31 @@ export interface FileSessionStoreOptions {
   fsync?: boolean
   /** Receives warnings (directory tightened, corrupt record). Nothing is ever printed otherwise. */
   log?: FileStoreLog
+  /** Longest wait for another process's write of the same session (default 1000 ms, the store timeout). */
+  timeoutMs?: number
 }
 
-interface RecordWrite { paths: SessionPaths, json: string, ttlMs: number }
+/**
+ * A whole record to write, or changes to merge into the stored one; `maxBytes`: the session-size
+ * limit the record written must fit in (a patch's merge is only known here).
+ */
+type RecordWrite =
+  | { paths: SessionPaths, ttlMs: number, json: string, maxBytes?: number }
+  | { paths: SessionPaths, ttlMs: number, patch: SessionPatch, maxBytes?: number }
+
+/**
+ * Two writes that waited in the queue, as one with the effect of both in order. A patch after a
+ * whole record is merged into it (the adapter's whole records are always JSON objects; were one
+ * not, the patch could not apply to it either way).
+ */
+function combineWrites (older: RecordWrite, newer: RecordWrite): RecordWrite {
+  if ('json' in newer || !(newer.ttlMs > 0)) return newer
+  if (!(older.ttlMs > 0)) return older // removed, then a patch that finds nothing
+  const { paths, ttlMs } = newer
+  const maxBytes = newer.maxBytes ?? older.maxBytes
+  if ('json' in older) return { paths, ttlMs, maxBytes, json: mergeRecord(older.json, newer.patch) ?? older.json }
+  return { paths, ttlMs, maxBytes, patch: combinePatches(older.patch, newer.patch) }
+}
 
 const DEFAULT_REAP_INTERVAL_MS = 10 * 60 * 1000
 /** Distinct corrupt ids remembered for "warn once"; beyond that the memory is reset. */
@@ -73,13 +103,14 @@ export class FileSessionStore implements SessionRecordStore {
   readonly dir: string
   readonly tombstoneMs: number
   readonly fsync: boolean
+  readonly timeoutMs: number
   private readonly log: FileStoreLog | undefined
   private readonly reaper: Reaper | null
   private readonly warnedCorrupt = new Set<string>()
   /** Descriptors of recently read/written records: a repeated read is one stat (file/pinned.ts). */
   private readonly pinned: PinnedRecords | null = process.platform === 'win32' ? null : new PinnedRecords()
-  /** Overlapping saves of one session in this process: in order, only the newest written (file/latest-write.ts). */
-  private readonly recordWrites = new LatestWriteQueue<RecordWrite>(async (id, w) => await this.writeRecord(id, w))
+  /** Overlapping saves of one session in this process: in order, those that waited folded into one write (file/latest-write.ts). */
+  private readonly recordWrites = new LatestWriteQueue<RecordWrite, PatchOutcome>(async (id, w) => await this.writeRecord(id, w), combineWrites)
   private closed = false
 
   constructor (opts: FileSessionStoreOptions) {
@@ -88,6 +119,7 @@ export class FileSessionStore implements SessionRecordStore {
     this.dir = prepareDirectory(opts.dir, opts.log)
     this.tombstoneMs = opts.tombstoneMs ?? DEFAULT_TOMBSTONE_MS
     this.fsync = opts.fsync === true
+    this.timeoutMs = opts.timeoutMs ?? 1000
     const interval = opts.reapIntervalMs ?? DEFAULT_REAP_INTERVAL_MS
     this.reaper = interval > 0 ? startReaper(this.dir, interval) : null
   }
@@ -114,6 +146,12 @@ export class FileSessionStore implements SessionRecordStore {
     await this.recordWrites.submit(id, { paths, json, ttlMs })
   }
 
+  /** Read, merge and write under the record's lock (file/record-lock.ts), so other workers' patches are kept. */
+  async patch (id: string, changes: SessionPatch, ttlMs: number, maxBytes?: number): Promise<PatchOutcome> {
+    const paths = sessionPaths(this.dir, id)
+    return await this.recordWrites.submit(id, { paths, patch: changes, ttlMs, maxBytes })
+  }
+
   async touch (id: string, ttlMs: number): Promise<void> {
     const p = sessionPaths(this.dir, id)
     if (!(ttlMs > 0)) return
@@ -131,8 +169,10 @@ export class FileSessionStore implements SessionRecordStore {
   async destroy (id: string): Promise<void> {
     const p = sessionPaths(this.dir, id)
     this.pinned?.drop(id)
-    // A never-saved id needs no tombstone: logout spam must not fill the directory with them.
-    if ((await statOrNull(p.record)) === null) return
+    // A never-saved (or already expired) id needs no tombstone: logout spam must not fill the
+    // directory with them, and an expired record is no session, like in the other stores.
+    const st = await statOrNull(p.record)
+    if (st === null || st.mtimeMs <= Date.now()) return
     await writeAtomic(p.tombstone, Buffer.alloc(0), { mtimeMs: Date.now() + this.tombstoneMs, fsync: this.fsync })
     await unlinkIfPresent(p.record)
   }
@@ -199,13 +239,49 @@ export class FileSessionStore implements SessionRecordStore {
     }
   }
 
-  private async writeRecord (id: string, { paths: p, json, ttlMs }: RecordWrite): Promise<void> {
-    // Same rule as the Redis store: a ttl <= 0 (or NaN) ends the session now.
-    if (!(ttlMs > 0)) {
+  private async writeRecord (id: string, w: RecordWrite): Promise<PatchOutcome> {
+    const p = w.paths
+    // Every change of the record takes its lock, not only patches: a record renamed or removed
+    // between a patcher's read and its rename would be undone by that rename.
+    const lock = await lockRecord(p.lock, this.timeoutMs).catch((err: unknown) => {
+      this.releasePinsIfOutOfDescriptors(err)
+      throw err
+    })
+    try {
+      // Same rule as the Redis store: a ttl <= 0 (or NaN) ends the session now.
+      if (!(w.ttlMs > 0)) {
+        this.pinned?.drop(id)
+        return (await unlinkIfPresent(p.record)) || 'json' in w ? 'applied' : 'missing'
+      }
+      let json: string
+      if ('json' in w) {
+        json = w.json
+        const tooLarge = w.maxBytes === undefined ? null : sessionTooLarge(json, w.maxBytes)
+        if (tooLarge !== null) throw tooLarge
+      } else {
+        // Pinned reads make this one stat when this worker read the record last (file/pinned.ts).
+        const current = await this.get(id)
+        if (current === null) return 'missing'
+        const merged = mergeWithin(current.json, w.patch, w.maxBytes)
+        if (merged === null) return 'unreadable'
+        json = merged
+      }
+      lock.assertHeld()
+      await this.replaceRecord(id, p, json, w.ttlMs)
+    } finally {
+      await lock.release()
+    }
+    // The tombstone is checked after the write, not before: a check before could not stop a
+    // destroy that lands right after it anyway, so the check after (removing our own write) is
+    // the guard, and the common case (no logout) costs one stat instead of two.
+    if (await this.isTombstoned(p.tombstone)) {
       this.pinned?.drop(id)
       await unlinkIfPresent(p.record)
-      return
     }
+    return 'applied'
+  }
+
+  private async replaceRecord (id: string, p: SessionPaths, json: string, ttlMs: number): Promise<void> {
     const record = encodeRecord(json)
     const opts = { mtimeMs: Date.now() + ttlMs, fsync: this.fsync }
     if (this.pinned === null) {
@@ -217,13 +293,6 @@ export class FileSessionStore implements SessionRecordStore {
         throw err
       })
       this.pinned.pin(id, written.fd, written.stats, json)
-    }
-    // The tombstone is checked after the write, not before: a check before could not stop a
-    // destroy that lands right after it anyway, so the check after (removing our own write) is
-    // the guard, and the common case (no logout) costs one stat instead of two.
-    if (await this.isTombstoned(p.tombstone)) {
-      this.pinned?.drop(id)
-      await unlinkIfPresent(p.record)
     }
   }
 

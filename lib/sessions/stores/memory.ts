@@ -11,7 +11,8 @@
  * than one worker (lib/sessions/select.ts) and warns under NODE_ENV=production (open-store.ts).
  */
 import { LRUCache } from 'lru-cache'
-import { DEFAULT_TOMBSTONE_MS, assertSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
+import { DEFAULT_TOMBSTONE_MS, assertSessionId, type PatchOutcome, type SessionPatch, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
+import { mergeWithin } from './merge'
 
 export interface MemoryStoreLog { warn (msg: string): void }
 
@@ -78,6 +79,22 @@ export class MemorySessionStore implements SessionRecordStore {
     }
     if (this.tombstones.has(id)) return
     this.records.set(id, { json, expiresAt: Date.now() + ttlMs }, { ttl: ttlMs })
+  }
+
+  /** Merges in one synchronous step: atomic in a single-threaded process. */
+  async patch (id: string, changes: SessionPatch, ttlMs: number, maxBytes?: number): Promise<PatchOutcome> {
+    assertSessionId(id)
+    // A destroyed id has no record (destroy deletes it), so it is 'missing' like an expired one.
+    const e = this.records.get(id)
+    if (e === undefined || e.expiresAt <= Date.now()) return 'missing'
+    if (!(ttlMs > 0)) {
+      this.records.delete(id)
+      return 'applied'
+    }
+    const json = mergeWithin(e.json, changes, maxBytes)
+    if (json === null) return 'unreadable'
+    this.records.set(id, { json, expiresAt: Date.now() + ttlMs }, { ttl: ttlMs })
+    return 'applied'
   }
 
   async touch (id: string, ttlMs: number): Promise<void> {

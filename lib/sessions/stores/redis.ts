@@ -5,7 +5,9 @@
  *
  * Layout in Redis: one string key per session, `<client keyPrefix><prefix><id>`, value = the
  * session JSON text, expiry = the key's TTL (PX, milliseconds). A destroyed id holds TOMBSTONE for
- * `tombstoneMs`, and `set` refuses to overwrite it (Lua, single key: Cluster-safe).
+ * `tombstoneMs`, and `set` refuses to overwrite it (Lua, single key: Cluster-safe). `patch`
+ * splices a request's changed members into the stored JSON in one script call (redis/patch.ts);
+ * the value stays a plain JSON object that connect-redis reads.
  *
  * Failure policy (DESIGN "a store failure answers 503 with Retry-After, never a hang"):
  * every operation is bounded by `timeoutMs` with our own timer whatever the client's settings
@@ -21,10 +23,11 @@
 import type { Redis, RedisOptions } from 'ioredis'
 import { withTimeout } from '../bounded'
 import { StoreUnavailableError } from '../errors'
-import { DEFAULT_TOMBSTONE_MS, assertSessionId, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
+import { DEFAULT_TOMBSTONE_MS, assertSessionId, isValidSessionId, type PatchOutcome, type SessionPatch, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
 import { normalizeClient, type ClientHandle, type ClientOptions, type RedisAddress, type RedisClient, type StoreLog } from './redis/client'
 import { Breaker } from './redis/breaker'
 import { GET_WITH_TTL, SET_UNLESS_TOMBSTONE, DESTROY_EXISTING, TOMBSTONE, TOUCH_LIVE } from './redis/scripts'
+import { PATCH_RECORD, patchArguments, patchOutcome } from './redis/patch'
 
 export type { StoreLog, RedisClient, RedisAddress } from './redis/client'
 export { TOMBSTONE } from './redis/scripts'
@@ -120,6 +123,15 @@ export class RedisSessionStore implements SessionRecordStore {
     const ttl = Number.isFinite(ttlMs) ? Math.ceil(ttlMs) : 0
     const key = this.prefix + id
     await this.run('redis set', () => SET_UNLESS_TOMBSTONE.run(this.handle.commands, key, [json, ttl, TOMBSTONE]))
+  }
+
+  /** One script call: the patch is spliced into the stored JSON inside Redis (redis/patch.ts). */
+  async patch (id: string, changes: SessionPatch, ttlMs: number, maxBytes?: number): Promise<PatchOutcome> {
+    assertSessionId(id)
+    const ttl = Number.isFinite(ttlMs) ? Math.ceil(ttlMs) : 0
+    const key = this.prefix + id
+    const reply = await this.run('redis patch', () => PATCH_RECORD.run(this.handle.commands, key, [TOMBSTONE, ttl, maxBytes ?? 0, ...patchArguments(changes)]))
+    return patchOutcome(reply, maxBytes ?? 0)
   }
 
   async touch (id: string, ttlMs: number): Promise<void> {

@@ -14,6 +14,10 @@
  *   operation rejects with RefusedSessionIdError and nothing is read or written (a silent no-op
  *   would let a custom id generator "save" sessions that never exist).
  * - A missing record is `null` at once (no retries, no log line).
+ * - `patch` (optional: a store without it gets whole-record writes) applies one request's changes
+ *   to the stored record atomically — the top-level members it set or removed, every other member
+ *   left as stored — so concurrent requests changing different members all land. It never creates
+ *   a record: a missing, expired or destroyed id answers 'missing' and nothing is written.
  */
 export interface StoredSession {
   /** The serialized session (JSON text). */
@@ -21,6 +25,22 @@ export interface StoredSession {
   /** When the record expires, ms since epoch. */
   expiresAt: number
 }
+
+/**
+ * One request's changes to a session: the unit is the top-level member (a nested object is
+ * replaced whole). Member names are the session's own keys; values are JSON text.
+ */
+export interface SessionPatch {
+  readonly set: ReadonlyArray<readonly [name: string, json: string]>
+  readonly unset: readonly string[]
+}
+
+/**
+ * 'applied': written (or, with a ttl <= 0, the record removed). 'missing': no live record (never
+ * saved, expired, destroyed), nothing written. 'unreadable': the stored value is not a JSON object,
+ * nothing written (the caller may replace it whole).
+ */
+export type PatchOutcome = 'applied' | 'missing' | 'unreadable'
 
 export interface StoreCheck { ok: boolean, latencyMs?: number, error?: string }
 
@@ -35,6 +55,11 @@ export interface SessionRecordStore {
   readonly boundsItself?: boolean
   get (id: string): Promise<StoredSession | null>
   set (id: string, json: string, ttlMs: number): Promise<void>
+  /**
+   * Applies `changes` to the live record atomically and gives it `ttlMs` to live (see above). A
+   * merged record over `maxBytes` (UTF-8) is not written: SessionTooLargeError (size-limit.ts).
+   */
+  patch? (id: string, changes: SessionPatch, ttlMs: number, maxBytes?: number): Promise<PatchOutcome>
   touch (id: string, ttlMs: number): Promise<void>
   destroy (id: string): Promise<void>
   /** Round trip to the backend (readiness); never throws. */

@@ -15,33 +15,38 @@
  *     kernel CPU per write measured here), so N parallel saves used to cost N such renames
  *     queued behind one another; now at most two per burst.
  * Across processes nothing changes: each worker's writes are still separate atomic renames.
+ *
+ * Patches (issue 14) are not replacements: two waiting patches of different members must both
+ * land. `combine` folds a newer waiting value into the one already waiting (default: the newer
+ * replaces it), so the waiting callers still share one write whose effect is all of theirs in
+ * arrival order; they all get its result.
  */
-export type WriteFn<T> = (key: string, value: T) => Promise<void>
+export type WriteFn<T, R> = (key: string, value: T) => Promise<R>
 
-interface Waiting<T> {
+interface Waiting<T, R> {
   value: T
-  done: Promise<void>
-  resolve: () => void
+  done: Promise<R>
+  resolve: (result: R) => void
   reject: (err: unknown) => void
 }
 
-export class LatestWriteQueue<T> {
+export class LatestWriteQueue<T, R = void> {
   /** key → the write waiting for the running one (null: none waiting). A key is here while a write of it runs. */
-  private readonly running = new Map<string, Waiting<T> | null>()
+  private readonly running = new Map<string, Waiting<T, R> | null>()
 
-  constructor (private readonly write: WriteFn<T>) {}
+  constructor (private readonly write: WriteFn<T, R>, private readonly combine: (older: T, newer: T) => T = (_older, newer) => newer) {}
 
-  submit (key: string, value: T): Promise<void> {
+  submit (key: string, value: T): Promise<R> {
     if (!this.running.has(key)) {
       this.running.set(key, null)
       return this.run(key, value)
     }
     const waiting = this.running.get(key)
     if (waiting != null) {
-      waiting.value = value // the older waiting value is never written: this one replaces it
+      waiting.value = this.combine(waiting.value, value) // one write carries both
       return waiting.done
     }
-    const next = deferred(value)
+    const next = deferred<T, R>(value)
     this.running.set(key, next)
     return next.done
   }
@@ -51,9 +56,9 @@ export class LatestWriteQueue<T> {
     return this.running.size
   }
 
-  private async run (key: string, value: T): Promise<void> {
+  private async run (key: string, value: T): Promise<R> {
     try {
-      await this.write(key, value)
+      return await this.write(key, value)
     } finally {
       const next = this.running.get(key)
       if (next == null) {
@@ -66,9 +71,9 @@ export class LatestWriteQueue<T> {
   }
 }
 
-function deferred<T> (value: T): Waiting<T> {
-  let resolve!: () => void
+function deferred<T, R> (value: T): Waiting<T, R> {
+  let resolve!: (result: R) => void
   let reject!: (err: unknown) => void
-  const done = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+  const done = new Promise<R>((res, rej) => { resolve = res; reject = rej })
   return { value, done, resolve, reject }
 }

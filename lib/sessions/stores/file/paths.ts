@@ -15,10 +15,13 @@ export interface SessionPaths {
   record: string
   /** `<dir>/<shard>/<id>.gone`: the tombstone left by destroy; its mtime is when it lapses. */
   tombstone: string
+  /** `<dir>/<shard>/<id>.lock`: held while a process writes the record (record-lock.ts). */
+  lock: string
 }
 
 export const RECORD_EXT = '.json'
 export const TOMBSTONE_EXT = '.gone'
+export const LOCK_EXT = '.lock'
 
 /**
  * Records live in 16 subdirectories `0`…`f` of the store directory, picked by a hash of the id.
@@ -40,8 +43,12 @@ export function shardOf (id: string): string {
 
 /** Names the store writes: `<id>.json`, `<id>.gone`. Anything else in the directory is left alone. */
 export const OWNED_NAME = new RegExp(`^${SESSION_ID_CHARS}\\.(json|gone)$`)
-/** Temp files: `<final name>.<pid>.<hex>.tmp` (atomic.ts) and `.check.<pid>.<hex>.tmp` (check()). */
-export const TEMP_NAME = new RegExp(`^(?:${SESSION_ID_CHARS}\\.(?:json|gone)|\\.check)\\.\\d+\\.[0-9a-f]{8,}\\.tmp$`)
+/**
+ * Temp files: `<final name>.<pid>.<hex>.tmp` (atomic.ts; a broken lock set aside, record-lock.ts),
+ * `.check.<pid>.<hex>.tmp` (check()), and record locks `<id>.lock`, which a live writer holds for
+ * milliseconds: all reaped once old.
+ */
+export const TEMP_NAME = new RegExp(`^(?:(?:${SESSION_ID_CHARS}\\.(?:json|gone|lock)|\\.check)\\.\\d+\\.[0-9a-f]{8,}\\.tmp|${SESSION_ID_CHARS}\\.lock)$`)
 
 /** Throws RefusedSessionIdError when the id must not reach the filesystem. `dir` must already be absolute. */
 export function sessionPaths (dir: string, id: unknown): SessionPaths {
@@ -53,5 +60,5 @@ export function sessionPaths (dir: string, id: unknown): SessionPaths {
   const base = shard + path.sep + id
   const record = base + RECORD_EXT
   if (path.dirname(record) !== shard) throw new RefusedSessionIdError(id)
-  return { record, tombstone: base + TOMBSTONE_EXT }
+  return { record, tombstone: base + TOMBSTONE_EXT, lock: base + LOCK_EXT }
 }
