@@ -1,7 +1,8 @@
 'use strict'
 // B) Launcher: single process vs prodserver cluster of 2 vs plain node:cluster of 2 vs PM2 -i 2,
 // on a CPU-bound route (2 ms of synchronous work) and a hello route; failed requests during a
-// SIGHUP rolling reload under load; launch-to-all-ready time.
+// SIGHUP rolling reload under load; launch-to-all-ready time. The cost of the memory budget's
+// sampling: the same cluster with sampling off and every 100 ms (20× the default), on /cpu.
 //
 //   node bench/launcher.js            (BENCH_DURATION=5 seconds per measurement, BENCH_WARMUP=1)
 
@@ -112,6 +113,20 @@ const CONTENDERS = [
     start: (port) => u.spawnChild(process.execPath, [CLI, 'serve', APP, '--host', u.HOST, '--port', String(port), '--workers', '2'], { env: cleanEnv(), name: 'prodserver cluster', readyLog: /"msg":"all workers ready"/ })
   },
   {
+    name: 'ours-cluster-mem-off',
+    label: 'prodserver serve --workers 2, memory sampling off',
+    workers: 2,
+    routes: ['cpu'],
+    start: (port) => u.spawnChild(process.execPath, [CLI, 'serve', APP, '--host', u.HOST, '--port', String(port), '--workers', '2', '--worker-memory-interval', '0'], { env: cleanEnv(), name: 'prodserver cluster, no sampling', readyLog: /"msg":"all workers ready"/ })
+  },
+  {
+    name: 'ours-cluster-mem-100ms',
+    label: 'prodserver serve --workers 2, memory sampled every 100 ms',
+    workers: 2,
+    routes: ['cpu'],
+    start: (port) => u.spawnChild(process.execPath, [CLI, 'serve', APP, '--host', u.HOST, '--port', String(port), '--workers', '2', '--worker-memory-interval', '100ms'], { env: cleanEnv(), name: 'prodserver cluster, sampling 100 ms', readyLog: /"msg":"all workers ready"/ })
+  },
+  {
     name: 'node-cluster',
     label: 'plain node:cluster, 2 workers',
     workers: 2,
@@ -197,7 +212,7 @@ async function run () {
     }
     // Throughput: all contenders in interleaved slices, per route.
     for (const route of ROUTES) {
-      const entries = live.filter((l) => !errors.has(l.c.name)).map((l) => ({ key: l.c.name, url: `http://${u.HOST}:${l.port}/${route}` }))
+      const entries = live.filter((l) => !errors.has(l.c.name) && (l.c.routes ?? ROUTES).includes(route)).map((l) => ({ key: l.c.name, url: `http://${u.HOST}:${l.port}/${route}` }))
       if (!entries.length) continue
       u.log(`launcher: measuring /${route}: ${entries.map((e) => e.key).join(', ')}`)
       const ms = await u.interleaved(entries, { connections: CONNECTIONS })
@@ -251,8 +266,9 @@ function render (results, reloads) {
       rows.push([r.c.label, '—', '—', '—', '—', '—', '—', `could not run: ${r.error.slice(0, 160)}`])
       continue
     }
-    for (const route of ROUTES) {
+    for (const route of r.c.routes ?? ROUTES) {
       const m = r.m[route]
+      if (m === undefined) continue
       const vsSingle = single && r !== single ? m.rps / single.m[route].rps : null
       const vsNode = nodeCluster && r.c.workers > 1 && r !== nodeCluster ? m.rps / nodeCluster.m[route].rps : null
       let status = ''
@@ -270,7 +286,7 @@ function render (results, reloads) {
         u.fmtNum(m.p99, m.p99 < 10 ? 1 : 0),
         r === single ? '1.00× (base)' : u.fmtRatio(vsSingle),
         u.fmtRatio(vsNode),
-        route === ROUTES[0] ? `${u.fmtNum(r.ready.allMs)} ms` + (r.ready.logMs != null ? ` (ready log line ${u.fmtNum(r.ready.logMs)} ms)` : '') : '',
+        route === (r.c.routes ?? ROUTES)[0] ? `${u.fmtNum(r.ready.allMs)} ms` + (r.ready.logMs != null ? ` (ready log line ${u.fmtNum(r.ready.logMs)} ms)` : '') : '',
         status
       ])
     }
@@ -293,10 +309,47 @@ function render (results, reloads) {
     '',
     HISTORY,
     '',
+    memorySamplingLine(get, samplingRoundCpuUs()),
+    '',
     `Reload under load: autocannon ${RELOAD_SECONDS} s, ${RELOAD_CONNECTIONS} connections on /hello, reload after ${RELOAD_AT} s.`,
     '',
     u.mdTable(['contender', 'requests', 'errors', 'timeouts', 'non-2xx', 'workers replaced', 'target / status'], rrows)
   ].join('\n')
+}
+
+/** The memory budget's sampling, on /cpu: default (every 2 s) and every 100 ms against none. */
+function memorySamplingLine (get, perRoundUs) {
+  const off = get('ours-cluster-mem-off')
+  const rps = (r) => r && r.m.cpu ? r.m.cpu.rps : undefined
+  const cpu = perRoundUs === undefined
+    ? ''
+    : ` One sampling round of 2 workers (two /proc reads and the budget decision) costs the primary ${perRoundUs.toFixed(0)} µs of CPU ` +
+      `(mean of 20,000 rounds, in this process): ${(perRoundUs / 2000 / 10).toFixed(4)} % of one core at the default 2 s, ${(perRoundUs / 100 / 10).toFixed(3)} % every 100 ms.`
+  if (rps(off) === undefined) return `Memory sampling cost: the throughput comparison did not run (ours-cluster-mem-off).${cpu}`
+  const parts = [['every 2 s (the default)', get('ours-cluster')], ['every 100 ms', get('ours-cluster-mem-100ms')]]
+    .filter(([, r]) => rps(r) !== undefined)
+    .map(([what, r]) => `${what} ${u.fmtRatio(rps(r) / rps(off))} (p99 ${u.fmtNum(r.m.cpu.p99)} vs ${u.fmtNum(off.m.cpu.p99)} ms)`)
+  return `Memory sampling cost, cluster of 2 on /cpu, rps with sampling ÷ rps without: ${parts.join('; ')}.${cpu}`
+}
+
+/** CPU time of one MemoryWatch round over two live processes, as the primary runs it. */
+function samplingRoundCpuUs () {
+  const { MemoryWatch } = require(path.join(u.ROOT, 'dist', 'lib', 'cluster', 'memory-watch.js'))
+  const { spawnSync, spawn } = require('node:child_process')
+  if (spawnSync('sleep', ['0']).error) return undefined
+  const kids = [spawn('sleep', ['60']), spawn('sleep', ['60'])]
+  try {
+    const plan = { budgetMb: 200, threshold: 0.85, samples: 3, intervalMs: 2000 }
+    const watch = new MemoryWatch(plan, () => kids.map((k) => ({ pid: k.pid, heap: { usedMb: 10, limitMb: 150 } })), () => {})
+    for (let i = 0; i < 1000; i++) watch.sampleAll()
+    const rounds = 20000
+    const before = process.cpuUsage()
+    for (let i = 0; i < rounds; i++) watch.sampleAll()
+    const used = process.cpuUsage(before)
+    return (used.user + used.system) / rounds
+  } finally {
+    for (const k of kids) k.kill('SIGKILL')
+  }
 }
 
 function selected () {
