@@ -105,8 +105,10 @@ t.test('a leak faster than sampling ends at the heap cap: the log names memory a
   // heartbeat (which carries the heap figures) every 500 ms. worker-memory-mb 128 → heap cap 96 MB.
   const controlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'prodserver-control-'))
   t.teardown(() => fs.rmSync(controlDir, { recursive: true, force: true }))
+  const metricsPort = await freePort()
   const p = spawnServer(t, [CLI, LEAKY, ...clusterFlags(port, [
-    '--workers', '2', '--worker-memory-mb', '128', '--worker-memory-threshold', '0', '--control-dir', controlDir
+    '--workers', '2', '--worker-memory-mb', '128', '--worker-memory-threshold', '0', '--control-dir', controlDir,
+    '--metrics-port', String(metricsPort)
   ])])
   await p.waitLine('all workers ready')
 
@@ -129,6 +131,9 @@ t.test('a leak faster than sampling ends at the heap cap: the log names memory a
   t.equal(status.restarts.crash, 0)
   const respawned = status.workers.find((w: { startedFor: string }) => w.startedFor === 'respawn')
   t.same(respawned?.restarts, { memory: 1 })
+  const metrics = (await get(metricsPort, '/metrics')).body
+  t.match(metrics, /^prodserver_worker_restarts_total\{reason="memory"\} 1$/m, 'in the restart metrics')
+  t.match(metrics, /^prodserver_worker_restarts_total\{reason="crash"\} 0$/m)
 })
 
 t.test('single process over its budget: a warning naming memory, and it keeps serving', async (t) => {

@@ -173,8 +173,10 @@ t.test('stop through the control socket: the in-flight request is served, the se
 
 t.test('no server running: exit 3 and one line', async (t) => {
   const dir = privateDir(t, 'prodserver-control-')
-  for (const command of ['status', 'reload', 'stop']) {
-    const r = await prodserver([command, '--control-dir', path.join(dir, 'none')])
+  const commands = ['status', 'reload', 'stop']
+  const results = await Promise.all(commands.map((command) => prodserver([command, '--control-dir', path.join(dir, 'none')])))
+  for (const [i, command] of commands.entries()) {
+    const r = results[i]
     t.equal(r.code, 3, command)
     t.equal(r.stdout, '')
     t.match(r.stderr, new RegExp(`^prodserver: ${command}: no prodserver server is running for this user \\(looked in .*none; set --control-dir if it uses another\\)\\n$`))
@@ -211,12 +213,15 @@ t.test('several servers of one user: chosen by --port, by working directory, els
   const b = spawnServer(t, serveArgs(portB, dir), { cwd: cwdB })
   await Promise.all([a.waitLine('control socket listening'), b.waitLine('control socket listening')])
   const pidOf = async (args: string[], cwd = ROOT): Promise<number> => JSON.parse((await prodserver(['status', '--json', '--control-dir', dir, ...args], { cwd })).stdout).server.pid
-  t.equal(await pidOf(['--port', String(portB)]), b.pid, '--port')
-  t.equal(await pidOf(['--port', String(portA)]), a.pid)
-  t.equal(await pidOf([], cwdA), a.pid, 'the working directory')
-  t.equal(await pidOf([], cwdB), b.pid)
+  const [byPortB, byPortA, fromA, fromB, neither] = await Promise.all([
+    pidOf(['--port', String(portB)]), pidOf(['--port', String(portA)]), pidOf([], cwdA), pidOf([], cwdB),
+    prodserver(['status', '--control-dir', dir])
+  ])
+  t.equal(byPortB, b.pid, '--port')
+  t.equal(byPortA, a.pid)
+  t.equal(fromA, a.pid, 'the working directory')
+  t.equal(fromB, b.pid)
 
-  const neither = await prodserver(['status', '--control-dir', dir])
   t.equal(neither.code, 2)
   t.match(neither.stderr, new RegExp(`^prodserver: status: 2 servers are running \\(.*pid (${a.pid}|${b.pid}).*pid (${a.pid}|${b.pid}).*\\); choose one with --port or --unix-socket, or run from its working directory\\n$`))
   const wrongPort = await prodserver(['stop', '--control-dir', dir, '--port', '1'])

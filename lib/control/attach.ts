@@ -29,7 +29,7 @@ export async function openControlChannel (options: ControlChannelOptions): Promi
     mode: options.mode,
     cwd: process.cwd(),
     app: options.app,
-    addresses: options.addresses ?? [],
+    addresses: options.addresses ?? plannedAddresses(plan),
     startedAt: new Date().toISOString(),
     version: packageVersion()
   }
@@ -44,3 +44,14 @@ export async function openControlChannel (options: ControlChannelOptions): Promi
     return undefined
   }
 }
+
+/**
+ * Until the first worker reports where it listens, the addresses the plan asks for (so `--port`
+ * finds a cluster that is still starting); port 0 is only known once bound.
+ */
+function plannedAddresses (plan: Plan): string[] {
+  const listen = plan.listen
+  if (listen.kind === 'unix') return [listen.path]
+  return listen.addresses.filter((a) => a.port > 0).map((a) => `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`)
+}
+
