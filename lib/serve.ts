@@ -12,6 +12,7 @@ import cluster from 'node:cluster'
 import type { KnobOptions } from './config/knobs'
 import { knobsInGroup } from './config/knobs'
 import { resolveKnobs, type ResolvedKnobs } from './config/resolve'
+import { secretsAsEnvText, type Secret } from './config/secret-list'
 import type { FastifyServerOptions } from 'fastify'
 import type { AppPlugin } from './server/index'
 import type { Plan, Resources } from './plan/types'
@@ -109,7 +110,8 @@ function sessionKnobEnv (resolved: ResolvedKnobs): Record<string, string> {
     if (source === undefined || source === 'default' || source.startsWith('env ')) continue
     const value = (resolved.values as Record<string, unknown>)[knob.name]
     if (value === undefined) continue
-    out[knob.env[0]] = Array.isArray(value) ? value.join(',') : knob.kind === 'duration' ? `${value as number}ms` : String(value)
+    if (knob.kind === 'secrets') out[knob.env[0]] = secretsAsEnvText(value as Secret[], source)
+    else out[knob.env[0]] = Array.isArray(value) ? value.join(',') : knob.kind === 'duration' ? `${value as number}ms` : String(value)
   }
   return out
 }

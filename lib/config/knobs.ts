@@ -5,6 +5,7 @@
  * all derived from this list (Waitress's `adjustments.py` is the model). Adding a knob here is the
  * whole job; nothing else lists knob names.
  */
+import type { Secret } from './secret-list'
 
 export type KnobKind =
   | 'boolean'
@@ -357,7 +358,7 @@ interface KindValue {
   enum: string
   addresses: ListenAddress[]
   octal: number
-  secrets: string[]
+  secrets: Secret[]
   list: string[]
 }
 

@@ -62,7 +62,7 @@ export function resolveKnobs (input: ResolveInput = {}): ResolvedKnobs {
       values[knob.name] = parseKnobValue(knob, flag, `--${knob.name}`)
       sources[knob.name] = `--${knob.name}`
     } else if (options[optionName] !== undefined) {
-      values[knob.name] = parseKnobValue(knob, options[optionName], `option ${optionName}`)
+      values[knob.name] = parseKnobValue(knob, options[optionName], `option ${optionName}`, true)
       sources[knob.name] = `option ${optionName}`
     } else if (envHits.length > 0) {
       values[knob.name] = parseKnobValue(knob, env[envHits[0]], envHits[0])

@@ -4,15 +4,10 @@
  * what is accepted.
  */
 import type { KnobDefinition, ListenAddress } from './knobs'
+import { KnobError } from './knob-error'
+import { parseSecrets, SECRETS_ACCEPTED_TEXT } from './secret-list'
 
-export class KnobError extends Error {
-  /** The CLI's exit code for bad input (DESIGN.md). */
-  readonly exitCode = 2
-  constructor (message: string) {
-    super(message)
-    this.name = 'KnobError'
-  }
-}
+export { KnobError }
 
 const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on'])
 const FALSE_WORDS = new Set(['0', 'false', 'no', 'off'])
@@ -30,7 +25,7 @@ export function acceptedText (knob: KnobDefinition): string {
     case 'enum': return (knob.values ?? []).join(', ')
     case 'addresses': return 'a space- or comma-separated list of host:port ([::1]:8080 for IPv6, *:8080 for all interfaces)'
     case 'octal': return 'octal permissions such as 600 or 660'
-    case 'secrets': return 'a comma-separated list of secrets, each at least 32 characters'
+    case 'secrets': return SECRETS_ACCEPTED_TEXT
     case 'list': return 'a comma-separated list'
     case 'string': return 'a non-empty string'
   }
@@ -47,9 +42,10 @@ function rangeText (knob: KnobDefinition, show: (n: number) => string = String):
 
 /**
  * Parses one raw value for a knob. `where` names the source in the error ("PRODSERVER_PORT",
- * "--port", "option port").
+ * "--port", "option port"). `fromCode`: the value was given in code, not as text (env, CLI) — it
+ * matters for secrets (config/secret-list.ts).
  */
-export function parseKnobValue (knob: KnobDefinition, raw: unknown, where: string): unknown {
+export function parseKnobValue (knob: KnobDefinition, raw: unknown, where: string, fromCode = false): unknown {
   const fail = (): never => {
     // Strings are quoted (env/CLI text); values passed in code show as written (`workers=0`).
     const shown = knob.secret ? '(hidden)' : (JSON.stringify(raw) ?? String(raw))
@@ -92,15 +88,7 @@ export function parseKnobValue (knob: KnobDefinition, raw: unknown, where: strin
       if (parts.length === 0) return fail()
       return parts.map((p) => parseAddress(p) ?? fail())
     }
-    case 'secrets': {
-      const list = Array.isArray(text) ? text.map(String) : String(text).split(',').map((s) => s.trim()).filter(Boolean)
-      if (list.length === 0) return fail()
-      const short = list.findIndex((s) => s.length < 32)
-      if (short !== -1) {
-        throw new KnobError(`${where} entry ${short + 1} of ${list.length} has ${list[short].length} characters; accepted: ${acceptedText(knob)}`)
-      }
-      return list
-    }
+    case 'secrets': return parseSecrets(raw, where, fromCode)
     case 'list': {
       const list = Array.isArray(text) ? text.map(String) : String(text).split(',').map((s) => s.trim()).filter(Boolean)
       return list.length > 0 ? list : fail()

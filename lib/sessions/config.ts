@@ -13,6 +13,7 @@ import path from 'node:path'
 import { camelCase, knobsInGroup, type ListenAddress } from '../config/knobs'
 import { resolveKnobs } from '../config/resolve'
 import { KnobError, parseDuration } from '../config/values'
+import type { Secret } from '../config/secret-list'
 import { OPTION_RULES, readFastifySessionOptions, type FastifySessionOptions, type Priority, type SameSite, type Signer } from './options'
 import type { RedisClient } from './stores/redis'
 import { isIoredis } from './stores/redis/client'
@@ -39,10 +40,11 @@ export interface SessionsOptions {
    */
   store?: StoreName | SessionRecordStore | CallbackSessionStoreApi
   /**
-   * One secret or a list (comma-separated in env); each ≥ 32 characters; the first signs. Or a
-   * signer object `{ sign, unsign }` (@fastify/cookie's custom signer).
+   * One secret (a string, used as given, or a Buffer, used as bytes) or an array of them (in env:
+   * a comma list); each ≥ 32 characters or bytes; the first signs. Or a signer object
+   * `{ sign, unsign }` (@fastify/cookie's custom signer).
    */
-  secret?: string | string[] | Signer
+  secret?: string | Buffer | Array<string | Buffer> | Signer
   /** HMAC hash of the cookie signature (default `sha256`). */
   algorithm?: string
   /** Idle lifetime, sliding: a number of seconds or `'30m'`, `'1h'`… (default 1 day). */
@@ -106,7 +108,7 @@ export interface SessionConfig {
   /** A store object given in code, if any. */
   customStore?: SessionRecordStore
   /** undefined = not configured (secrets.ts decides). */
-  secrets?: string[]
+  secrets?: Secret[]
   ttlMs: number
   /** session-max-size: the largest session JSON (UTF-8 bytes) a save may write. */
   maxSessionBytes: number

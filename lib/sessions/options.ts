@@ -42,8 +42,8 @@ export const OPTION_RULES: readonly OptionRule[] = [
     name: 'secret',
     verdict: 'honoured',
     default: 'SESSION_SECRET',
-    accepted: 'a string or a list of strings, each at least 32 characters (the first signs, all verify); or a signer object `{ sign, unsign }` (@fastify/cookie custom signer)',
-    note: 'A list entry shorter than 32 characters is refused (@fastify/session only checks a plain string).'
+    accepted: 'a string (one secret, used exactly as given), a Buffer (its bytes) or an array of them, each at least 32 characters or bytes (the first signs, all verify); or a signer object `{ sign, unsign }` (@fastify/cookie custom signer)',
+    note: 'A list entry shorter than 32 characters is refused (@fastify/session only checks a plain string). In code a string is never split: one that reads as a comma list of secrets is refused as ambiguous (comma lists are the SESSION_SECRET convention); a Buffer is never turned into text.'
   },
   {
     name: 'algorithm',

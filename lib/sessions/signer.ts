@@ -24,8 +24,10 @@ export class RememberingSigner {
   private readonly verified = new Map<string, string>()
 
   /** `algorithm`: the HMAC hash (@fastify/session's `algorithm` option). */
-  constructor (secrets: string[], algorithm = 'sha256') {
-    this.signer = new Signer(secrets, algorithm)
+  constructor (secrets: Array<string | Buffer>, algorithm = 'sha256') {
+    // Its types list string[] or Buffer[]; a mixed list works the same (each entry is checked and
+    // used as an HMAC key on its own), and a Buffer stays bytes.
+    this.signer = new Signer(secrets as Buffer[], algorithm)
   }
 
   sign (value: string): string {
