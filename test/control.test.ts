@@ -231,6 +231,19 @@ t.test('several servers of one user: chosen by --port, by working directory, els
   t.equal(b.exited(), undefined)
 })
 
+t.test('two servers in one process (serve() called twice): each answers on its own socket', async (t) => {
+  const dir = privateDir(t, 'prodserver-control-')
+  const [portA, portB] = [await freePort(), await freePort()]
+  const p = spawnServer(t, [path.join(ROOT, 'test', 'fixtures', 'two-servers.js'), String(portA), String(portB), dir])
+  await p.waitLine('both listening')
+  const [a, b] = await Promise.all([portA, portB].map(async (port) => JSON.parse((await prodserver(['status', '--json', '--control-dir', dir, '--port', String(port)])).stdout)))
+  t.same(a.server.addresses, [`http://127.0.0.1:${portA}`])
+  t.same(b.server.addresses, [`http://127.0.0.1:${portB}`])
+  t.equal(a.server.pid, p.pid)
+  t.equal(b.server.pid, p.pid)
+  t.same(fs.readdirSync(dir).sort(), [`${p.pid}-1.json`, `${p.pid}-1.sock`, `${p.pid}.json`, `${p.pid}.sock`])
+})
+
 t.test('only the same user (or root) can use the control socket', async (t) => {
   const port = await freePort()
   const dir = privateDir(t, 'prodserver-control-')

@@ -51,13 +51,19 @@ function tmpDir (uid: number): string {
   return path.join(os.tmpdir(), `prodserver-${uid}`)
 }
 
-export function socketPath (dir: string, pid: number): string {
-  return path.join(dir, `${pid}.sock`)
+/**
+ * File names: `<pid>.sock` / `<pid>.json`, and `<pid>-<n>` for the n-th further server of one
+ * process (serve() called twice), so they never take each other's files.
+ */
+export function socketPath (dir: string, id: string): string {
+  return path.join(dir, `${id}.sock`)
 }
 
-export function infoPath (dir: string, pid: number): string {
-  return path.join(dir, `${pid}.json`)
+export function infoPath (dir: string, id: string): string {
+  return path.join(dir, `${id}.json`)
 }
+
+const ENTRY = /^(\d+)(-\d+)?\.(json|sock)$|^(\d+)(-\d+)?\.json\.[0-9a-f]+\.tmp$/
 
 /** Where this server puts its socket. */
 export function serverControlDir (explicit: string | undefined, env: NodeJS.ProcessEnv = process.env, uid = currentUid()): string {
@@ -103,7 +109,7 @@ export function preparePrivateDir (dir: string, warn: (msg: string) => void): vo
     fs.chmodSync(dir, 0o700)
     warn(`control directory ${dir} had permissions ${(st.mode & 0o777).toString(8).padStart(4, '0')}; tightened to 0700`)
   }
-  if (socketPath(dir, process.pid).length > MAX_SOCKET_PATH) {
+  if (socketPath(dir, `${process.pid}-99`).length > MAX_SOCKET_PATH) {
     throw new ControlDirError(`control directory ${dir} is too long for a unix socket path (${MAX_SOCKET_PATH} bytes at most with the file name)`)
   }
 }
@@ -171,10 +177,11 @@ export function findServers (dirs: string[]): FoundServers {
     const owner = checkPrivateDir(dir)
     if (owner === undefined) continue
     for (const name of namesIn(dir)) {
-      if (!/^\d+\.json$/.test(name)) continue
+      const m = ENTRY.exec(name)
+      if (m === null || m[3] !== 'json') continue
       const info = readServerInfo(path.join(dir, name), owner)
-      // The socket is where the server's pid says, in this directory: never a path the file names.
-      if (info !== undefined && info.pid === Number(name.slice(0, -5)) && isAlive(info.pid)) servers.push({ ...info, socket: socketPath(dir, info.pid) })
+      // The socket is the one named like the info file, in this directory: never a path the file names.
+      if (info !== undefined && info.pid === Number(m[1]) && isAlive(info.pid)) servers.push({ ...info, socket: socketPath(dir, name.slice(0, -5)) })
     }
   }
   return { servers, looked: dirs }
@@ -183,9 +190,9 @@ export function findServers (dirs: string[]): FoundServers {
 /** Files of servers that are gone (SIGKILL, power loss): their pid is not alive. */
 export function removeStaleEntries (dir: string): void {
   for (const name of namesIn(dir)) {
-    const m = /^(\d+)\.(json|sock)$|^(\d+)\.json\.[0-9a-f]+\.tmp$/.exec(name)
+    const m = ENTRY.exec(name)
     if (m === null) continue
-    const pid = Number(m[1] ?? m[3])
+    const pid = Number(m[1] ?? m[4])
     if (pid !== process.pid && !isAlive(pid)) rmIfThere(path.join(dir, name))
   }
 }

@@ -37,6 +37,8 @@ const REQUEST_TIMEOUT_MS = 5000
 const MAX_CONNECTIONS = 16
 
 export class ControlServer {
+  /** Control servers opened by this process so far (file names stay unique: dir.ts). */
+  private static opened = 0
   private readonly socket: string
   private readonly infoFile: string
   private readonly token = randomBytes(32).toString('base64url')
@@ -45,8 +47,9 @@ export class ControlServer {
   private info: ServerInfo
 
   private constructor (readonly dir: string, info: Omit<ServerInfo, 'pid' | 'socket' | 'token'>, private readonly handlers: ControlHandlers, private readonly log: ControlLog) {
-    this.socket = socketPath(dir, process.pid)
-    this.infoFile = infoPath(dir, process.pid)
+    const id = ControlServer.opened++ === 0 ? String(process.pid) : `${process.pid}-${ControlServer.opened - 1}`
+    this.socket = socketPath(dir, id)
+    this.infoFile = infoPath(dir, id)
     this.info = { ...info, pid: process.pid, socket: this.socket, token: this.token }
     this.server = net.createServer((conn) => this.serve(conn))
     this.server.maxConnections = MAX_CONNECTIONS
