@@ -10,7 +10,8 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { ServerPlan } from '../plan/types'
 import { ConnectionGate, type GateLog } from './connection-gate'
-import { IdleSweeper, stampAdmitted } from './idle-sweeper'
+import { IdleSweeper } from './idle-sweeper'
+import { kLastRequestAt, requestStage } from './request-stage'
 import { compileTrust, fastifyTrustProxy, isTrustedSocket, markTrust, stripProxyHeaders } from './proxy-headers'
 import { ServerStartError } from './errors'
 import type { ProbeResponder } from '../ops/health'
@@ -88,9 +89,9 @@ export function tunedHttpServer (plan: ServerPlan, userHttp: http.ServerOptions 
       for (const l of nodeListeners) l.call(s, socket)
       socket.resume()
     }
-    gate = new ConnectionGate(plan.connectionLimit, serve, log)
+    gate = new ConnectionGate({ limit: plan.connectionLimit, serve, log, headersTimeoutMs: plan.headersTimeoutMs, stageOf: requestStage })
     s.on('connection', gate.onConnection)
-    sweeper = new IdleSweeper(gate.admitted, plan.channelTimeoutMs, plan.cleanupIntervalMs)
+    sweeper = new IdleSweeper(gate.admitted, plan.channelTimeoutMs, plan.headersTimeoutMs, plan.cleanupIntervalMs)
     server = s
     return s
   }
@@ -116,7 +117,6 @@ function buildSocketPreparation (plan: ServerPlan, trust: ReturnType<typeof comp
   const https = plan.urlScheme === 'https'
   const sendBytes = plan.sendBytes
   return (socket) => {
-    stampAdmitted(socket)
     if (trust !== undefined) markTrust(socket, trust)
     const s = socket as unknown as SocketInternals
     // send-bytes: Waitress's flush threshold has no Node equivalent; the writable high-water mark
@@ -134,6 +134,8 @@ function buildRequestListener (handler: Handler, state: ServerState, ident: stri
   const stripAll = strip === 'all'
   const stripUntrusted = strip === 'untrusted'
   return function prodserverRequest (req, res) {
+    // The connection gate tells a connection between requests from one that never sent one.
+    ;(req.socket as unknown as Record<symbol, number>)[kLastRequestAt] = performance.now()
     // During a drain every response closes its connection (supervisor reloads lose no request).
     if (state.draining) res.setHeader('connection', 'close')
     if (ident !== undefined) res.setHeader('server', ident)

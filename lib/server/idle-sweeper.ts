@@ -1,5 +1,5 @@
 /**
- * channel-timeout for connections that never sent a byte.
+ * channel-timeout for connections that never sent a byte, and headers-timeout counted from accept.
  *
  * Waitress closes a channel idle for channel_timeout, checked every cleanup_interval, and never one
  * with a request in flight (§1.2, waitress#267). On Node the idle phases are covered as follows:
@@ -11,18 +11,14 @@
  * We do not use server.timeout / Fastify connectionTimeout: it also kills slow in-flight handlers
  * (§3.1, observed). The sweep reads `bytesRead` (public, counted by the handle even when the HTTP
  * parser consumes the stream natively), so the request path does no bookkeeping at all.
- * The clock starts when the gate admits the socket: time spent waiting for a slot is ours, not the
- * client's idleness.
+ * The idle clock starts when the gate admits the socket: time spent waiting for a slot is ours, not
+ * the client's idleness. The request-head clock is different: node:http starts it at admission,
+ * but a connection that waited at the gate has been sending (or not) since it was accepted, so a
+ * first request head still incomplete headers-timeout after accept gets node:http's 408 here.
  */
 import type { Socket } from 'node:net'
-
-const kAdmittedAt = Symbol('prodserver.admittedAt')
-
-type Stamped = Socket & { [kAdmittedAt]?: number }
-
-export function stampAdmitted (socket: Socket, now = Date.now()): void {
-  (socket as Stamped)[kAdmittedAt] = now
-}
+import { REQUEST_TIMEOUT_RESPONSE, requestStage } from './request-stage'
+import { acceptedAt, admittedAt } from './socket-clock'
 
 export class IdleSweeper {
   private timer: NodeJS.Timeout | undefined
@@ -30,6 +26,7 @@ export class IdleSweeper {
   constructor (
     private readonly sockets: ReadonlySet<Socket>,
     private readonly channelTimeoutMs: number,
+    private readonly headersTimeoutMs: number,
     private readonly intervalMs: number
   ) {}
 
@@ -43,13 +40,24 @@ export class IdleSweeper {
     this.timer = undefined
   }
 
-  /** Closes admitted sockets that have been silent since they were admitted. Returns how many. */
-  sweep (now = Date.now()): number {
-    const deadline = now - this.channelTimeoutMs
+  /** Closes admitted sockets silent since admission, or without a first request head in time. Returns how many. */
+  sweep (now = performance.now()): number {
+    const idleDeadline = now - this.channelTimeoutMs
+    const headDeadline = now - this.headersTimeoutMs
     let closed = 0
     for (const socket of this.sockets) {
-      const at = (socket as Stamped)[kAdmittedAt]
-      if (at !== undefined && at <= deadline && socket.bytesRead === 0 && !socket.destroyed) {
+      if (socket.destroyed) continue
+      if (socket.bytesRead === 0) {
+        const at = admittedAt(socket)
+        if (at !== undefined && at <= idleDeadline) {
+          socket.destroy()
+          closed++
+        }
+        continue
+      }
+      const accepted = acceptedAt(socket)
+      if (accepted !== undefined && accepted <= headDeadline && requestStage(socket) === 'before-request') {
+        socket.end(REQUEST_TIMEOUT_RESPONSE)
         socket.destroy()
         closed++
       }
