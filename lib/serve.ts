@@ -21,9 +21,15 @@ import { isOurWorker, readWorkerPlan } from './cluster/protocol'
 import { runWorker } from './cluster/worker'
 import { runSingle } from './cluster/single'
 import { runPrimary } from './cluster/primary'
-import { launcherLog } from './cluster/log'
+import { launcherLog, type LauncherLog } from './cluster/log'
+import { isServerChild } from './launch/server-child'
+import { missingPreloadArgs } from './launch/preload'
+import { runRelaunched } from './launch/relaunch'
+import { npmAsPid1Warning, stopWhenOrphaned } from './launch/orphan'
+import { runWatchedSingle } from './watch/single'
+import { reloadOnChange, watchRoots } from './watch/cluster'
 import { AppLoadError, resolveAppPath } from './cluster/app-module'
-import type { ServeHandle } from './cluster/handle'
+import { withCloseStep, type ServeHandle } from './cluster/handle'
 import { claimPidFile } from './control/pid-file'
 
 export type { ServeHandle } from './cluster/handle'
@@ -53,7 +59,14 @@ export async function serve (options: ServeOptions): Promise<ServeHandle> {
 
   if (role === 'single') {
     Object.assign(process.env, sessionKnobEnv(resolved))
-    return await withPidFile(plan, resolved, log, () => runSingle(plan, source, log))
+    if (isServerChild()) return await runSingle(plan, source, log)
+    // --watch, and preloads this node was not started with, need the server in a child process;
+    // the pid file then names the launcher, the process to signal.
+    const preloads = missingPreloadArgs(process.execArgv, plan.launch)
+    const launched = await withPidFile(plan, resolved, log, async () => plan.launch.watch
+      ? await runWatchedSingle(preloads, watchRoots(options.app), launcherLog('watch', plan.logs))
+      : preloads.length > 0 ? await runRelaunched(preloads) : await runSingle(plan, source, log))
+    return stopsWithNpm(launched, env, log)
   }
   if (typeof options.app === 'string') {
     // Fail fast on a wrong path; the module itself is loaded by workers only (no preload, so a
@@ -65,7 +78,19 @@ export async function serve (options: ServeOptions): Promise<ServeHandle> {
     }
   }
   const app = typeof options.app === 'string' ? resolveAppPath(options.app) : undefined
-  return await withPidFile(plan, resolved, log, () => runPrimary({ plan, log, env, workerEnv: sessionKnobEnv(resolved), app }))
+  const primary = await withPidFile(plan, resolved, log, () => runPrimary({ plan, log, env, workerEnv: sessionKnobEnv(resolved), app }))
+  return stopsWithNpm(plan.launch.watch ? await reloadOnChange(primary, watchRoots(options.app), log) : primary, env, log)
+}
+
+/** Under npm/npx, a SIGTERM that only reached npm's shell still stops us (launch/orphan.ts). */
+function stopsWithNpm (handle: ServeHandle, env: NodeJS.ProcessEnv, log: LauncherLog): ServeHandle {
+  const pid1 = npmAsPid1Warning(env)
+  if (pid1 !== undefined) log.warn(pid1)
+  const cancel = stopWhenOrphaned(env, (parent) => {
+    log.warn({ parent }, 'the process that started us exited (npm or npx was stopped): shutting down')
+    process.kill(process.pid, 'SIGTERM')
+  })
+  return withCloseStep(handle, cancel)
 }
 
 /** pid-file: claimed before anything listens, released when the server stops (or fails to start). */

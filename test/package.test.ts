@@ -7,6 +7,7 @@ import t from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { execFileSync } from 'node:child_process'
+import { pathToFileURL } from 'node:url'
 import semver from 'semver'
 
 const root = path.join(__dirname, '..')
@@ -54,4 +55,17 @@ t.test('every shipped source map carries its sources; no TypeScript source ships
 
 t.test('the module type is declared', async (t) => {
   t.equal(pkg.type, 'commonjs')
+})
+
+t.test('import and require get the same API; the ESM entry has its own types (no CJS masquerade)', async (t) => {
+  const cjs = require(path.join(root, 'dist', 'index.js'))
+  // A real import() (tests are compiled to CommonJS, where import() would become require()).
+  const realImport = new Function('url', 'return import(url)') as (url: string) => Promise<Record<string, unknown>>
+  const esm = await realImport(pathToFileURL(path.join(root, 'esm', 'index.mjs')).href)
+  t.same(Object.keys(esm).filter((k) => k !== 'default').sort(), Object.keys(cjs).filter((k) => k !== 'default' && k !== '__esModule').sort(), 'the same named exports')
+  t.equal(esm.default, cjs.sessions, 'the ESM default export is the plugin')
+  t.equal(esm.sessions, cjs.sessions)
+  t.same(pkg.exports['.'].import, { types: './esm/index.d.mts', default: './esm/index.mjs' })
+  t.same(pkg.exports['.'].require, { types: './dist/index.d.ts', default: './dist/index.js' })
+  for (const f of ['esm/index.mjs', 'esm/index.d.mts', 'dist/index.d.ts']) t.ok(files.includes(f), `${f} ships`)
 })

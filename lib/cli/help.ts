@@ -5,7 +5,7 @@ import { KNOBS, type KnobDefinition, type KnobGroup } from '../config/knobs'
 import { formatKnobValue } from '../config/values'
 
 export const GROUP_TITLES: Record<KnobGroup, string> = {
-  app: 'The app: logs',
+  app: 'The app: loaders, logs, watch',
   process: 'Process model and worker sizing',
   listen: 'Where to listen',
   server: 'Server tuning (per process)',

@@ -13,6 +13,8 @@ import { startServer, type AppPlugin, type RunningServer } from '../server/index
 import type { Plan } from '../plan/types'
 import type { AppSource } from './handle'
 import { withLogPlan } from '../logs/app-logger'
+import { typescriptHint } from '../launch/typescript-hint'
+import { hasLoaderFlags } from '../launch/preload'
 
 export class AppLoadError extends Error {
   readonly exitCode = 1
@@ -58,10 +60,10 @@ export async function loadApp (app: AppPlugin | string): Promise<LoadedApp> {
       try {
         mod = await dynamicImport(pathToFileURL(file).href)
       } catch (e) {
-        throw new AppLoadError(`cannot load app module ${app}: ${firstLine(e)}`, { cause: e })
+        throw new AppLoadError(`cannot load app module ${app}: ${firstLine(e)}${hintFor(file, e)}`, { cause: e })
       }
     } else {
-      throw new AppLoadError(`cannot load app module ${app}: ${firstLine(err)}`, notFound(err, file) ? undefined : { cause: err })
+      throw new AppLoadError(`cannot load app module ${app}: ${firstLine(err)}${hintFor(file, err)}`, notFound(err, file) ? undefined : { cause: err })
     }
   }
   const plugin = pickPlugin(mod)
@@ -70,6 +72,16 @@ export async function loadApp (app: AppPlugin | string): Promise<LoadedApp> {
   }
   const options = (mod as { options?: unknown }).options
   return { plugin, fastifyOptions: typeof options === 'object' && options !== null ? options as FastifyServerOptions : undefined }
+}
+
+/** For a TypeScript app node could not load: how to make it load (launch/typescript-hint.ts). */
+function hintFor (file: string, err: unknown): string {
+  const hint = typescriptHint(file, err, {
+    version: process.versions.node,
+    stripping: Boolean((process.features as { typescript?: unknown }).typescript),
+    loaderGiven: hasLoaderFlags(process.execArgv, process.env.NODE_OPTIONS)
+  })
+  return hint !== undefined ? `; ${hint}` : ''
 }
 
 /** The app file itself is missing: the message is the whole story (a missing dependency is not). */

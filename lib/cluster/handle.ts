@@ -21,3 +21,12 @@ export interface AppSource {
   /** Fastify server options given to serve(); they win over the module's `options` export. */
   fastify?: FastifyServerOptions
 }
+
+/** The same handle with more to do on close() (a watcher, a timer); addresses stay live. */
+export function withCloseStep (handle: ServeHandle, before: () => Promise<void> | void): ServeHandle {
+  return {
+    role: handle.role,
+    get addresses () { return handle.addresses },
+    close: async () => { await before(); await handle.close() }
+  }
+}

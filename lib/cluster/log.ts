@@ -9,7 +9,7 @@ import { prettyStream, wantsPretty } from '../logs/pretty'
 
 export type LauncherLog = Logger
 
-export function launcherLog (role: 'primary' | 'single' | 'worker', logs: LogPlan = {}): LauncherLog {
+export function launcherLog (role: 'primary' | 'single' | 'worker' | 'watch', logs: LogPlan = {}): LauncherLog {
   const pretty = wantsPretty(logs.pretty)
   // Synchronous writes: the primary calls process.exit() right after its last lines (halt, stop).
   const destination = pretty !== undefined ? prettyStream(pretty) : pino.destination({ dest: 1, sync: true })

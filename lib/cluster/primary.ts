@@ -30,6 +30,7 @@ import { openControlChannel } from '../control/attach'
 import { buildStatusReport, zeroRestarts } from '../control/status-report'
 import type { ControlHandlers } from '../control/server'
 import type { ReloadResult, RestartCounts, StatusReport, ServerInfo } from '../control/protocol'
+import { missingPreloadArgs } from '../launch/preload'
 
 type WorkerState = 'booting' | 'ready' | 'draining'
 type RotationReason = 'reload' | 'recycle' | 'memory'
@@ -177,7 +178,8 @@ export class Supervisor {
     cluster.schedulingPolicy = cluster.SCHED_RR
     // Each worker's V8 heap is otherwise sized from the whole machine/cgroup, so N workers can
     // jointly exceed the memory they were counted for (pitfall 4).
-    cluster.setupPrimary({ execArgv: withHeapLimit(process.execArgv, this.plan.heapMb) })
+    // --import/--require (a TypeScript loader): node's own flags, so every worker — reloads too — loads the app through them.
+    cluster.setupPrimary({ execArgv: [...withHeapLimit(process.execArgv, this.plan.heapMb), ...missingPreloadArgs(process.execArgv, this.plan.launch)] })
     for (const signal of HANDLED_SIGNALS) {
       const handler = (): void => { this.signalQueue.push(signal); this.wake() }
       this.signalHandlers.set(signal, handler)

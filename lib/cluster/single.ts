@@ -13,6 +13,7 @@ import { openControlChannel } from '../control/attach'
 import type { ControlHandlers } from '../control/server'
 import { buildStatusReport, zeroRestarts } from '../control/status-report'
 import { ownHeap, rssMb } from '../system/process-memory'
+import { followParent, isServerChild } from '../launch/server-child'
 
 /**
  * libuv reads UV_THREADPOOL_SIZE once, when the pool is first used (the first fs/dns/crypto/zlib
@@ -64,8 +65,13 @@ export async function runSingle (plan: Plan, source: AppSource, log: LauncherLog
   })
   const control = await openControlChannel({ plan, mode: 'single', app: typeof source.app === 'string' ? resolveAppPath(source.app) : undefined, addresses: server.addresses, log, handlers })
     .catch(async (err: unknown) => { memory.stop(); await server.drain(0); await metrics?.close(); throw err })
-  process.on('SIGTERM', onSignal)
-  process.on('SIGINT', onSignal)
+  if (isServerChild()) {
+    // Started by a launcher (--import/--require, --watch): it owns the signals (launch/server-child.ts).
+    followParent(onSignal, server.addresses)
+  } else {
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  }
 
   return {
     role: 'single',

@@ -16,9 +16,6 @@ const NOT_READ: Readonly<Record<string, string>> = {
   FASTIFY_DEBUG: 'start node with --inspect (e.g. NODE_OPTIONS=--inspect)',
   FASTIFY_DEBUG_PORT: 'start node with --inspect=<host:port> (e.g. in NODE_OPTIONS)',
   FASTIFY_DEBUG_HOST: 'start node with --inspect=<host:port> (e.g. in NODE_OPTIONS)',
-  FASTIFY_WATCH: 'restart by hand (a watch mode is not available yet)',
-  FASTIFY_REQUIRE: 'set NODE_OPTIONS="--require <module>"',
-  FASTIFY_IMPORT: 'set NODE_OPTIONS="--import <module>"',
   FASTIFY_IGNORE_WATCH: 'prodserver --watch ignores node_modules and .git',
   FASTIFY_VERBOSE_WATCH: 'prodserver --watch logs every restart with the file that changed'
 }

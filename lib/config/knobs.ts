@@ -50,7 +50,19 @@ export interface KnobDefinition {
 const SECOND = 1000
 
 export const KNOBS = [
-  // ── the app: logs (fastify-cli's flags and FASTIFY_* names) ──────────────────────
+  // ── the app: loaders, logs, watch (fastify-cli's flags and FASTIFY_* names) ──────────────────
+  {
+    name: 'import', kind: 'list', group: 'app', env: ['PRODSERVER_IMPORT', 'FASTIFY_IMPORT'], short: 'i', defaultText: '—',
+    help: 'Module(s) to preload with node --import in the server process and every worker, e.g. a TypeScript loader (tsx); repeat or comma-separate.'
+  },
+  {
+    name: 'require', kind: 'list', group: 'app', env: ['PRODSERVER_REQUIRE', 'FASTIFY_REQUIRE'], short: 'r', defaultText: '—',
+    help: 'CommonJS module(s) to preload with node --require in the server process and every worker (ts-node/register, dotenv/config); repeat or comma-separate.'
+  },
+  {
+    name: 'watch', kind: 'boolean', group: 'app', env: ['PRODSERVER_WATCH', 'FASTIFY_WATCH'], short: 'w', default: false,
+    help: 'Development: on a file change under the working directory (not node_modules, .git, dot-directories, *.log), restart the server (single mode) or reload the workers one at a time (cluster mode).'
+  },
   {
     name: 'log-level', kind: 'enum', group: 'app', env: ['PRODSERVER_LOG_LEVEL', 'FASTIFY_LOG_LEVEL'], short: 'l',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], defaultText: "info; the app's own logger as configured",

@@ -105,6 +105,7 @@ export function planServer (knobs: PlanOptions | ResolvedKnobs = {}, resources?:
       intervalMs: v['worker-memory-interval']
     },
     logs: { level: v['log-level'], pretty: v['pretty-logs'] },
+    launch: { imports: v.import ?? [], requires: v.require ?? [], watch: v.watch },
     sources,
     notApplicable,
     warnings

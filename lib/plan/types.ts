@@ -99,6 +99,13 @@ export interface LogPlan {
   pretty?: boolean
 }
 
+/** How the app's processes are started: node preloads (--import/--require) and --watch. */
+export interface LaunchPlan {
+  imports: string[]
+  requires: string[]
+  watch: boolean
+}
+
 export interface Plan {
   mode: 'single' | 'cluster'
   workers: number
@@ -118,6 +125,7 @@ export interface Plan {
   ops: OpsPlan
   memory: MemoryPlan
   logs: LogPlan
+  launch: LaunchPlan
   /** knob name (or derived value) → where it came from: flag, env name, option, default, formula, detected. */
   sources: Record<string, string>
   /** Waitress knobs that were set but mean nothing on Node. */

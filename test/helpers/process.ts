@@ -34,9 +34,23 @@ export interface ServerProcess {
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-/** `uid`/`gid`: run the server as another user (the tests run as root; e.g. `nobody`, 65534). */
-export function spawnServer (t: Teardown, args: string[], options: { env?: NodeJS.ProcessEnv, cwd?: string, uid?: number, gid?: number } = {}): ServerProcess {
-  const child = spawn(process.execPath, args, {
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv
+  cwd?: string
+  /** Run the server as another user (the tests run as root; e.g. `nobody`, 65534). */
+  uid?: number
+  gid?: number
+  /**
+   * Start node without tap's process-info hooks, which tap adds to NODE_OPTIONS of every child it
+   * can see (they register a .ts require hook of their own): for tests about how node itself
+   * loads an app (TypeScript loaders, type stripping). `env -u` execs node: the pid is node's.
+   */
+  bareNode?: boolean
+}
+
+export function spawnServer (t: Teardown, args: string[], options: SpawnOptions = {}): ServerProcess {
+  const [command, argv] = options.bareNode === true ? ['env', ['-u', 'NODE_OPTIONS', process.execPath, ...args]] : [process.execPath, args]
+  const child = spawn(command, argv, {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, NODE_ENV: 'development', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
