@@ -180,6 +180,24 @@ t.test('migration then rollback, in turn, logouts included: every answer is belo
   t.same(no5xx(t, await on(erin, ours).get('/whoami'), 'erin on ours after a legacy logout').body, { user: null }, 'a logout made after the rollback holds on ours')
 })
 
+t.test('upgrading over logouts an earlier build of ours made (tombstone `!destroyed`): they still hold', async (t) => {
+  withEnv(t, { SESSION_STORE: 'redis', REDIS_URL: shared.redis.url })
+  const app = await startApp(t)
+  const browser = new Client(app.url)
+  await browser.post('/login?name=gina')
+  await browser.post('/visit')
+  const key = `sess:${sessionIdOf(browser)}`
+  // The earlier build logged gina out: its tombstone sits on her id for the rest of its lifetime.
+  await shared.raw.set(key, '!destroyed', 'PX', 600_000)
+
+  const res = no5xx(t, await browser.get('/whoami'), 'the logged-out cookie after the upgrade')
+  t.same(res.body, { user: null }, 'reads as logged out')
+  t.same((await browser.post('/visit')).body, { visits: 1 }, 'a write on that cookie starts a fresh session')
+  t.not(`sess:${sessionIdOf(browser)}`, key, 'under a new id')
+  t.equal(await shared.raw.get(key), '!destroyed', 'and the logged-out id stays a tombstone')
+  t.same(app.logs.warnings().filter((w) => /unreadable/.test(w)), [], 'not taken for an unreadable record')
+})
+
 /** The unsigned session id in a browser's cookie jar. */
 function sessionIdOf (c: Client): string {
   const signed = decodeURIComponent(c.jar.get('sessionId') ?? '')

@@ -63,6 +63,27 @@ t.test('destroy leaves a tombstone: get is null and a later set cannot resurrect
   t.equal(await server.raw.exists(`sess:${id(5)}`), 0, 'destroying a never-stored id writes no tombstone key')
 })
 
+t.test('a tombstone an earlier build wrote (`!destroyed`) is still a tombstone for the rest of its lifetime', async (t) => {
+  const warnings: unknown[] = []
+  const store = await openStore({ prefix: 'legacy:', tombstoneMs: 5000, log: { warn: (...args: unknown[]) => warnings.push(args), error: () => {} } as any })
+  const key = `legacy:${id(40)}`
+  await store.set(id(40), '{"user":"alice","n":1}', 60_000)
+  await server.raw.set(key, '!destroyed', 'PX', 300_000) // the earlier build's logout
+  t.equal(await store.get(id(40)), null, 'reads as no session (logged out), not as an unreadable record')
+  await store.set(id(40), '{"user":"alice","n":2}', 60_000) // a request that loaded it before the logout
+  t.equal(await server.raw.get(key), '!destroyed', 'a stale whole save is refused')
+  t.equal(await store.patch(id(40), { set: [['n', '3']], unset: [] }, 60_000), 'missing', 'a stale patch is refused too')
+  t.equal(await server.raw.get(key), '!destroyed')
+  await store.touch(id(40), 600_000)
+  t.ok(await server.raw.pttl(key) <= 300_000, 'touch does not extend it')
+  await store.set(id(41), '{"user":"bob"}', 60_000)
+  t.same(await store.ids(), [id(41)], 'ids() does not count it as a session')
+  t.equal(await store.length(), 1)
+  await store.destroy(id(40))
+  t.equal(await server.raw.get(key), TOMBSTONE, 'a new destroy writes the current tombstone')
+  t.same(warnings, [], 'nothing logged: not an outage, not unreadable')
+})
+
 t.test('touch extends a live session and never creates one', async (t) => {
   const store = await openStore()
   await store.set(id(6), '{"a":1}', 1000)

@@ -26,7 +26,7 @@ import { StoreUnavailableError } from '../errors'
 import { DEFAULT_TOMBSTONE_MS, assertSessionId, isValidSessionId, type PatchOutcome, type SessionPatch, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
 import { normalizeClient, type ClientHandle, type ClientOptions, type RedisAddress, type RedisClient, type StoreLog } from './redis/client'
 import { Breaker } from './redis/breaker'
-import { GET_WITH_TTL, SET_UNLESS_TOMBSTONE, DESTROY_EXISTING, TOMBSTONE, TOUCH_LIVE } from './redis/scripts'
+import { GET_WITH_TTL, SET_UNLESS_TOMBSTONE, DESTROY_EXISTING, TOMBSTONE_HEAD_BYTES, TOUCH_LIVE, isTombstone } from './redis/scripts'
 import { PATCH_RECORD, patchArguments, patchOutcome } from './redis/patch'
 
 export type { StoreLog, RedisClient, RedisAddress } from './redis/client'
@@ -110,7 +110,7 @@ export class RedisSessionStore implements SessionRecordStore {
   async get (id: string): Promise<StoredSession | null> {
     assertSessionId(id)
     const key = this.prefix + id
-    const reply = await this.run('redis get', () => GET_WITH_TTL.run(this.handle.commands, key, [TOMBSTONE]))
+    const reply = await this.run('redis get', () => GET_WITH_TTL.run(this.handle.commands, key, []))
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') return null
     const ms = Number(reply[1])
     // -1 = no TTL: not written by us (we always set PX); treat as never expiring.
@@ -122,7 +122,7 @@ export class RedisSessionStore implements SessionRecordStore {
     if (typeof json !== 'string') throw new TypeError('RedisSessionStore.set: json must be a string')
     const ttl = Number.isFinite(ttlMs) ? Math.ceil(ttlMs) : 0
     const key = this.prefix + id
-    await this.run('redis set', () => SET_UNLESS_TOMBSTONE.run(this.handle.commands, key, [json, ttl, TOMBSTONE]))
+    await this.run('redis set', () => SET_UNLESS_TOMBSTONE.run(this.handle.commands, key, [json, ttl]))
   }
 
   /** One script call: the patch is spliced into the stored JSON inside Redis (redis/patch.ts). */
@@ -130,7 +130,7 @@ export class RedisSessionStore implements SessionRecordStore {
     assertSessionId(id)
     const ttl = Number.isFinite(ttlMs) ? Math.ceil(ttlMs) : 0
     const key = this.prefix + id
-    const reply = await this.run('redis patch', () => PATCH_RECORD.run(this.handle.commands, key, [TOMBSTONE, ttl, maxBytes ?? 0, ...patchArguments(changes)]))
+    const reply = await this.run('redis patch', () => PATCH_RECORD.run(this.handle.commands, key, [ttl, maxBytes ?? 0, ...patchArguments(changes)]))
     return patchOutcome(reply, maxBytes ?? 0)
   }
 
@@ -138,7 +138,7 @@ export class RedisSessionStore implements SessionRecordStore {
     assertSessionId(id)
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) return
     const key = this.prefix + id
-    await this.run('redis touch', () => TOUCH_LIVE.run(this.handle.commands, key, [Math.ceil(ttlMs), TOMBSTONE]))
+    await this.run('redis touch', () => TOUCH_LIVE.run(this.handle.commands, key, [Math.ceil(ttlMs)]))
   }
 
   async destroy (id: string): Promise<void> {
@@ -146,24 +146,24 @@ export class RedisSessionStore implements SessionRecordStore {
     const key = this.prefix + id
     // Only a stored session becomes a tombstone (see DESTROY_EXISTING): enough to stop a request that
     // loaded it from saving it back, and nothing for ids that were never saved.
-    await this.run('redis destroy', () => DESTROY_EXISTING.run(this.handle.commands, key, [this.tombstoneMs, TOMBSTONE]))
+    await this.run('redis destroy', () => DESTROY_EXISTING.run(this.handle.commands, key, [this.tombstoneMs]))
   }
 
   /**
    * Maintenance (admin, tests): the ids of the live sessions. Never used on a request path.
    * Cluster-safe and keyPrefix-aware (research L3/L4, pitfall 4): SCAN runs on every master
    * (`cluster.nodes('master')`), the MATCH pattern carries the client's keyPrefix (ioredis does not
-   * add it to patterns) and results are stripped of it. Tombstones are not sessions: a GETRANGE of
-   * the first TOMBSTONE.length + 1 bytes per key tells them apart (a session is a JSON object, longer
-   * than the tombstone and starting with '{') without reading whole sessions. Every SCAN page and every batch is one bounded operation (timeout + breaker).
+   * add it to patterns) and results are stripped of it. Tombstones (current and legacy) are not
+   * sessions: a GETRANGE of the first TOMBSTONE_HEAD_BYTES per key tells them apart (a session is a
+   * JSON object, starting with '{') without reading whole sessions. Every SCAN page and every batch is one bounded operation (timeout + breaker).
    * A Cluster failover or resharding during the scan can miss or repeat keys (SCAN's guarantee is
    * per node).
    */
   async ids (): Promise<string[]> {
     const ids: string[] = []
     await this.scanEach(async (batch) => {
-      const heads = await this.run('redis ids', () => Promise.all(batch.map((id) => this.handle.commands.getrange(this.prefix + id, 0, TOMBSTONE.length))))
-      batch.forEach((id, i) => { if (heads[i] !== '' && heads[i] !== TOMBSTONE) ids.push(id) })
+      const heads = await this.run('redis ids', () => Promise.all(batch.map((id) => this.handle.commands.getrange(this.prefix + id, 0, TOMBSTONE_HEAD_BYTES - 1))))
+      batch.forEach((id, i) => { if (heads[i] !== '' && !isTombstone(heads[i])) ids.push(id) })
     })
     return ids
   }

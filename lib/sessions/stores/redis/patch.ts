@@ -16,13 +16,13 @@
  * contention this exists for; the splice is one round trip whatever the contention. Its cost is
  * a scan of the stored text in Lua: measured in bench/ (see the README's benchmark notes).
  */
-import { LuaScript } from './scripts'
+import { IS_TOMBSTONE, LuaScript } from './scripts'
 import type { PatchOutcome, SessionPatch } from '../types'
 import { SessionTooLargeError } from '../../size-limit'
 
 /**
- * KEYS[1] the session key. ARGV: [1] TOMBSTONE, [2] ttl ms, [3] the session-size limit in bytes
- * (0: none), [4] number of members set (n), then n pairs (name as a JSON string token, value JSON
+ * KEYS[1] the session key. ARGV: [1] ttl ms, [2] the session-size limit in bytes (0: none),
+ * [3] number of members set (n), then n pairs (name as a JSON string token, value JSON
  * text), then the names to remove (JSON string tokens). Returns 1 written, 0 nothing there
  * (missing, expired or a tombstone: never created), -1 removed (ttl <= 0), -2 the stored value is
  * not a JSON object, {-3, bytes} the merged record is over the limit (nothing written in either).
@@ -30,10 +30,10 @@ import { SessionTooLargeError } from '../../size-limit'
  * Names are compared decoded: a stored name token with escapes (`"a\u0062"`) is decoded with cjson
  * (strings only, which cjson decodes exactly) and matches the patch's `"ab"`.
  */
-export const PATCH_RECORD = new LuaScript(`
+export const PATCH_RECORD = new LuaScript(`${IS_TOMBSTONE}
 local s = redis.call('GET', KEYS[1])
-if not s or s == ARGV[1] then return 0 end
-local ttl = tonumber(ARGV[2])
+if not s or is_tombstone(s) then return 0 end
+local ttl = tonumber(ARGV[1])
 if ttl <= 0 then
   redis.call('DEL', KEYS[1])
   return -1
@@ -104,15 +104,15 @@ if byte(s, i) ~= 125 then
 end
 if ws(i + 1) <= len then return -2 end
 
-local nset = tonumber(ARGV[4])
+local nset = tonumber(ARGV[3])
 local set, order = {}, {}
-for a = 5, 4 + 2 * nset, 2 do
+for a = 4, 3 + 2 * nset, 2 do
   local name = nameOf(ARGV[a])
   if not set[name] then order[#order + 1] = name end
   set[name] = ARGV[a] .. ':' .. ARGV[a + 1]
 end
 local unset = {}
-for a = 5 + 2 * nset, #ARGV do unset[nameOf(ARGV[a])] = true end
+for a = 4 + 2 * nset, #ARGV do unset[nameOf(ARGV[a])] = true end
 
 local out, written = {}, {}
 for _, m in ipairs(stored) do
@@ -133,13 +133,13 @@ for _, name in ipairs(order) do
   if not written[name] then out[#out + 1] = set[name] end
 end
 local merged = '{' .. table.concat(out, ',') .. '}'
-local limit = tonumber(ARGV[3])
+local limit = tonumber(ARGV[2])
 if limit > 0 and #merged > limit then return {-3, #merged} end
 redis.call('SET', KEYS[1], merged, 'PX', ttl)
 return 1
 `)
 
-/** ARGV after the tombstone, the ttl and the size limit, in PATCH_RECORD's order. */
+/** ARGV after the ttl and the size limit, in PATCH_RECORD's order. */
 export function patchArguments (patch: SessionPatch): string[] {
   const args: string[] = [String(patch.set.length)]
   for (const [name, json] of patch.set) args.push(JSON.stringify(name), json)
