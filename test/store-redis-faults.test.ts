@@ -17,7 +17,7 @@ const SLACK = 1500 // 2 shared cores: generous, but far below the hangs this gua
 const id = (n: number): string => `FaultTestSessionId${String(n).padStart(14, '0')}`
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-interface Outcome { op: string, ms: number, ok: boolean, err?: unknown, at: number }
+interface Outcome { op: string, ms: number, ok: boolean, err?: unknown, startedAt: number, at: number, loop?: number }
 
 async function server (t: Test, opts?: Parameters<typeof startRedis>[0]): Promise<PrivateRedis> {
   const r = await startRedis(opts)
@@ -32,13 +32,30 @@ function recordingLog (): { lines: string[], log: { warn: (o: unknown, m?: strin
 }
 
 /** Run one timed operation, never throwing. */
-async function timed (op: string, fn: () => Promise<unknown>): Promise<Outcome> {
+async function timed (op: string, fn: () => Promise<unknown>, loop?: number): Promise<Outcome> {
+  const startedAt = Date.now()
   const start = performance.now()
   try {
     await fn()
-    return { op, ms: performance.now() - start, ok: true, at: Date.now() }
+    return { op, ms: performance.now() - start, ok: true, startedAt, at: Date.now(), loop }
   } catch (err) {
-    return { op, ms: performance.now() - start, ok: false, err, at: Date.now() }
+    return { op, ms: performance.now() - start, ok: false, err, startedAt, at: Date.now(), loop }
+  }
+}
+
+/**
+ * Waits until every one of `loops` load loops has finished `each` operations started after
+ * `since` (however long a loaded machine takes, up to `limit`), and returns those operations.
+ */
+async function untilEachLoop (outcomes: Outcome[], loops: number, since: number, each: number, limit: number): Promise<Outcome[]> {
+  const start = Date.now()
+  for (;;) {
+    const seen = outcomes.filter((o) => o.loop !== undefined && o.startedAt >= since)
+    const perLoop = new Array<number>(loops).fill(0)
+    for (const o of seen) perLoop[o.loop as number]++
+    if (perLoop.every((n) => n >= each)) return seen
+    if (Date.now() - start > limit) throw new Error(`the load loops did not each finish ${each} operations within ${limit} ms (${perLoop.join(',')})`)
+    await sleep(20)
   }
 }
 
@@ -72,37 +89,38 @@ t.test('(a) Redis killed under load: bounded 503s, then recovery by itself after
   const outcomes: Outcome[] = []
   let running = true
   let inFlight = 0
-  const loops = Array.from({ length: 20 }, async (_, w) => {
+  const LOOPS = 20
+  const loops = Array.from({ length: LOOPS }, async (_, w) => {
     let i = 0
     while (running) {
       inFlight++
       const n = w * 1000 + (i++ % 50)
       const r = i % 2 === 0
-        ? await timed('set', () => store.set(id(n), `{"w":${w},"i":${i}}`, 60_000))
-        : await timed('get', () => store.get(id(n)))
+        ? await timed('set', () => store.set(id(n), `{"w":${w},"i":${i}}`, 60_000), w)
+        : await timed('get', () => store.get(id(n)), w)
       inFlight--
       outcomes.push(r)
       if (!r.ok) await sleep(10) // a failing op returns at once; don't spin the shared CPU
     }
   })
 
-  await sleep(300)
+  // Every loop has done a set and a get: the load runs (not a fixed sleep: loaded machines vary).
+  await untilEachLoop(outcomes, LOOPS, 0, 2, 30_000)
   const beforeKill = outcomes.length
-  t.ok(outcomes.every((o) => o.ok) && beforeKill > 20, `load runs cleanly before the kill (${beforeKill} ops)`)
+  t.ok(outcomes.every((o) => o.ok), `load runs cleanly before the kill (${beforeKill} ops, each of the ${LOOPS} loops at least 2)`)
   await redis.kill()
   const killedAt = Date.now()
-  await sleep(2000)
-  const duringOutage = outcomes.filter((o) => o.at > killedAt)
-  t.ok(duringOutage.length > 0 && duringOutage.every((o) => !o.ok), `operations fail while Redis is down (${duringOutage.length})`)
+  // Each loop has now finished the operation it had in flight at the kill and two started after it.
+  const duringOutage = await untilEachLoop(outcomes, LOOPS, killedAt, 2, 30_000)
+  t.ok(duringOutage.every((o) => !o.ok), `operations started while Redis is down fail (${duringOutage.length})`)
   assertUnavailable(t, outcomes, 1000 + SLACK, 'kill')
 
   await redis.restart()
-  const restartedAt = Date.now()
   const recovered = await untilOk(() => store.set(id(1), '{"back":true}', 60_000), 8000)
+  const recoveredAt = Date.now()
   t.ok(recovered < 5000, `operations succeed again ${recovered} ms after the restart, without intervention`)
-  await sleep(300)
-  const after = outcomes.filter((o) => o.at > restartedAt + recovered + 100)
-  t.ok(after.length > 20 && after.every((o) => o.ok), `the load loops are healthy again (${after.length} ops)`)
+  const after = await untilEachLoop(outcomes, LOOPS, recoveredAt, 2, 30_000)
+  t.ok(after.every((o) => o.ok), `the load loops are healthy again (${after.length} ops started after the recovery, each loop at least 2)`)
 
   running = false
   await Promise.all(loops)
