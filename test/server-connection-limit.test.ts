@@ -7,15 +7,25 @@ import { Writable } from 'node:stream'
 import path from 'node:path'
 import { makePlan, start, request, sleep, type Reply } from './fixtures/server-helpers'
 
-function concurrencyApp (stats: { running: number, max: number }, ms = 200) {
+function concurrencyApp (stats: { running: number, max: number }, ms = 200, hold: Promise<void> = Promise.resolve()) {
   return async (fastify: any): Promise<void> => {
     fastify.get('/work', async () => {
       stats.running++
       stats.max = Math.max(stats.max, stats.running)
+      await hold
       await sleep(ms)
       stats.running--
       return { ok: true }
     })
+  }
+}
+
+/** Polls until `check` holds (a state change of the server), bounded. */
+async function until (check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(10)
   }
 }
 
@@ -30,20 +40,27 @@ function logCollector (): { lines: Array<{ level: number, msg: string }>, stream
 t.test('limit 5, 20 concurrent clients: all served, none reset, never more than 5 at once', async (t) => {
   const stats = { running: 0, max: 0 }
   const logs = logCollector()
-  const s = await start(t, makePlan({ connectionLimit: 5 }), concurrencyApp(stats), {
+  // The first handlers hold until all 20 clients are connected: one saturation episode of exactly
+  // 15 waiting connections, however slowly a loaded machine opens them.
+  let release = (): void => {}
+  const allConnected = new Promise<void>((resolve) => { release = resolve })
+  const s = await start(t, makePlan({ connectionLimit: 5 }), concurrencyApp(stats, 200, allConnected), {
     fastifyOptions: { logger: { level: 'info', stream: logs.stream } }
   })
+  const pending = Array.from({ length: 20 }, () => request({ port: s.port, path: '/work' }))
+  await until(() => s.connections().active === 5 && s.connections().queued === 15 && stats.running === 5, '5 served and 15 waiting')
   const began = Date.now()
-  const results = await Promise.allSettled(Array.from({ length: 20 }, () => request({ port: s.port, path: '/work' })))
+  release()
+  const results = await Promise.allSettled(pending)
   const elapsed = Date.now() - began
   const failed = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))
   t.same(failed, [], 'no connection was reset or refused')
   t.same(results.map((r) => (r as PromiseFulfilledResult<Reply>).value?.status), Array(20).fill(200), 'all 20 got 200')
-  t.equal(stats.max, 5, 'at most (and, under this load, exactly) 5 handlers ran at once')
-  t.ok(elapsed >= 700, `20 requests of 200 ms through 5 slots take ≥ 4 rounds (${elapsed} ms)`)
+  t.equal(stats.max, 5, 'at most (and, with 20 clients connected, exactly) 5 handlers ran at once')
+  t.ok(elapsed >= 790, `20 requests of 200 ms through 5 slots take 4 rounds (${elapsed} ms; timers may fire a ms early)`)
   const warns = logs.lines.filter((l) => l.level === 40 && /connection limit 5 reached/.test(l.msg))
   t.equal(warns.length, 1, 'saturation is logged once per episode, not per connection')
-  for (let i = 0; i < 40 && s.connections().active > 0; i++) await sleep(50)
+  await until(() => s.connections().active === 0, 'every slot released').catch(() => {})
   t.same(s.connections(), { active: 0, queued: 0 }, 'every connection closed and released its slot')
   // The episode ends when a slot stays free with nobody waiting (under attack the queue empties
   // many times while the gate stays full: still one episode).
@@ -54,7 +71,7 @@ t.test('a waiting connection is not closed by channel-timeout: its wait is ours'
   const stats = { running: 0, max: 0 }
   const s = await start(t, makePlan({ connectionLimit: 1, channelTimeout: '1s', cleanupInterval: '200ms' }), concurrencyApp(stats, 2500))
   const first = request({ port: s.port, path: '/work' })
-  await sleep(100)
+  await until(() => stats.running === 1, 'the first request in its handler')
   const began = Date.now()
   const second = await request({ port: s.port, path: '/work' })
   t.equal(second.status, 200, 'the queued client is served')
