@@ -53,6 +53,13 @@ t.test('every shipped source map carries its sources; no TypeScript source ships
   t.same(files.filter((f) => /\.[cm]?ts$/.test(f) && !/\.d\.[cm]?ts$/.test(f)), [], 'no .ts source files')
 })
 
+t.test('every runtime dependency is one the built package loads', async (t) => {
+  const sources = files.filter((f) => f.endsWith('.js') || f.endsWith('.mjs')).map((f) => fs.readFileSync(path.join(root, f), 'utf8')).join('\n')
+  for (const dep of Object.keys(pkg.dependencies)) {
+    t.match(sources, new RegExp(`require\\(["']${dep.replace(/[/.]/g, '\\$&')}(/[^"']*)?["']\\)`), `${dep} is required by the shipped code`)
+  }
+})
+
 t.test('the module type is declared', async (t) => {
   t.equal(pkg.type, 'commonjs')
 })

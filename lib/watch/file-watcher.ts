@@ -4,7 +4,7 @@
  * debounced: an editor's save (write, rename, chmod) or a `git checkout` of ten files is one
  * change, reported once the tree has been quiet for `quietMs`.
  */
-import { watch, type FSWatcher } from 'chokidar'
+import type { FSWatcher } from 'chokidar'
 import { isIgnoredPath } from './ignore'
 
 export interface TreeWatcher {
@@ -16,6 +16,8 @@ export interface TreeWatcher {
 export const QUIET_MS = 300
 
 export function watchTree (roots: readonly string[], onChange: (files: string[]) => void, quietMs = QUIET_MS): TreeWatcher {
+  // Loaded here, not at start-up: a production server (no --watch) never reads the watcher.
+  const { watch } = require('chokidar') as typeof import('chokidar')
   const watcher: FSWatcher = watch([...roots], {
     ignoreInitial: true,
     ignored: (file, stats) => roots.some((root) => isIgnoredPath(file, root, stats?.isDirectory() ?? false))
