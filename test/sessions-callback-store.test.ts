@@ -127,6 +127,23 @@ for (const [name, make] of Object.entries(STORES)) {
       t.equal(slid, 1, 'one refresh once due')
       t.ok(findSetCookie(res), 'and the cookie slides too')
     })
+
+    t.test('cookie.maxAge null: a browser-session cookie, while the store is still told to drop the session after ttl', async (t) => {
+      const store = make(t) as { set: (sid: string, session: any, cb: (err?: unknown) => void) => unknown }
+      let stored: any
+      const set = store.set.bind(store)
+      store.set = (sid, session, cb) => { stored = JSON.parse(JSON.stringify(session)); return set(sid, session, cb) }
+      const { url } = await start(t, { store: store as any, ttl: 3600, cookie: { maxAge: null } })
+      const c = new Client(url)
+      const login = findSetCookie(await c.post('/login'))
+      t.ok(login !== undefined && !/Expires=|Max-Age=/i.test(login), `no Expires on the cookie (${login})`)
+      t.equal(stored?.cookie?.originalMaxAge, null, 'the store sees a browser-session cookie, as express-session would give it')
+      const expires = Date.parse(stored?.cookie?.expires)
+      t.ok(Math.abs(expires - (Date.now() + 3600_000)) < 5000, 'and cookie.expires one ttl away: when it drops the session')
+      t.same((await c.get('/whoami')).body, { user: 'alice' })
+      const write = findSetCookie(await c.post('/visit'))
+      t.ok(write !== undefined && !/Expires=/i.test(write), 'still a browser-session cookie after a reload from the store and a write')
+    })
   })
 }
 

@@ -58,6 +58,22 @@ function routes (app: FastifyInstance): void {
     request.session.options({ expires: new Date(Number(at)) })
     return { user: request.session.user ?? null }
   })
+  app.get('/max-age', async (request) => {
+    const { ms } = request.query as { ms: string }
+    request.session.options({ maxAge: ms === 'null' ? null : Number(ms) } as any)
+    return { user: request.session.user ?? null }
+  })
+  app.get('/priority-here', async (request) => {
+    const { p } = request.query as { p: string }
+    request.session.options({ priority: p } as any)
+    return { user: request.session.user ?? null }
+  })
+  /** request.session.options({ [name]: JSON value }), for what a route may not set. */
+  app.get('/route-option', async (request) => {
+    const { name, value } = request.query as { name: string, value: string }
+    request.session.options({ [name]: JSON.parse(value) } as any)
+    return { user: request.session.user ?? null }
+  })
 }
 
 async function start (t: Test, options: SessionsOptions, extra: { trustProxy?: boolean } = {}): Promise<{ url: string, warnings: () => string[], store: RecordingStore }> {
@@ -192,7 +208,9 @@ t.test('cookie.partitioned and cookie.priority reach the cookie', async (t) => {
 
 t.test('refused cookie options: one line naming the option and why', async (t) => {
   const expires = await registerError({ store: 'memory', cookie: { expires: new Date(Date.now() + 3600_000) } as any })
-  t.match(expires.err?.message, /^option cookie\.expires is refused: One fixed date for every session/)
+  t.match(expires.err?.message, /^option cookie\.expires is refused: A date is one fixed date for every session/)
+  const browserSession = await registerError({ store: 'memory', cookie: { expires: null } as any })
+  t.match(browserSession.err?.message, /^option cookie\.expires is refused: .*null \(a browser-session cookie\) is spelled cookie\.maxAge: null here/)
   const encode = await registerError({ store: 'memory', cookie: { encode: (v: string) => v } as any })
   t.match(encode.err?.message, /^option cookie\.encode is refused: /)
   const signed = await registerError({ store: 'memory', cookie: { signed: true } as any })
@@ -303,4 +321,130 @@ t.test('per-route cookie options (request.session.options) take effect on a read
   const until = await c.get(`/until?at=${at}`)
   t.ok(Math.abs(expiresIn(findSetCookie(until)) - 7200_000) < 5000, `options({ expires }) ends the cookie then (${expiresIn(findSetCookie(until))} ms)`)
   t.ok(Math.abs(store.lastSetTtl - 7200_000) < 5000, 'and the stored session')
+})
+
+/** The error lines the app logged (a failed request logs its error message). */
+function loggedErrors (logs: { lines: Array<{ level: number, msg: string }> }): string[] {
+  return logs.lines.filter((l) => l.level >= 50).map((l) => l.msg)
+}
+
+/** Polls until `check` is true (every 50 ms, up to `limitMs`): waits for the event, not a guess. */
+async function until (what: string, check: () => Promise<boolean> | boolean, limitMs = 10_000): Promise<number> {
+  const started = Date.now()
+  while (!(await check())) {
+    if (Date.now() - started > limitMs) throw new Error(`${what}: not within ${limitMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return Date.now() - started
+}
+
+t.test('cookie.priority per route: request.session.options({ priority }) reaches the cookie', async (t) => {
+  const { url } = await start(t, {})
+  const c = new Client(url)
+  t.equal(attr(findSetCookie(await c.post('/login')), 'Priority'), undefined, 'none configured: no Priority attribute')
+  const high = await c.get('/priority-here?p=high')
+  t.equal(attr(findSetCookie(high), 'Priority'), 'High', 'the route\'s priority is on its Set-Cookie')
+
+  const configured = await startApp(t, { options: { store: storeFor(t), cookie: { priority: 'low' } }, routes })
+  const d = new Client(configured.url)
+  t.equal(attr(findSetCookie(await d.post('/login')), 'Priority'), 'Low', 'the configured one elsewhere')
+  t.equal(attr(findSetCookie(await d.get('/priority-here?p=medium')), 'Priority'), 'Medium', 'the route\'s wins on its route')
+
+  const bad = await d.get('/priority-here?p=urgent')
+  t.equal(bad.status, 500, 'an invalid per-route priority fails the request instead of vanishing')
+  t.ok(loggedErrors(configured.logs).some((m) => m === 'request.session.options({ priority: "urgent" }) is not valid; accepted: \'low\', \'medium\' or \'high\''),
+    'the log names the option and the accepted values')
+  t.equal(findSetCookie(bad), undefined, 'and the session cookie is left as it was')
+  t.same((await d.get('/whoami')).body, { user: 'alice' }, 'the session is intact')
+})
+
+t.test('per-route cookie fields @fastify/session would drop are refused, naming the field', async (t) => {
+  const app = await startApp(t, { options: { store: storeFor(t) }, routes })
+  const c = new Client(app.url)
+  await c.post('/login')
+  const signed = await c.get(`/route-option?name=signed&value=${encodeURIComponent('true')}`)
+  t.equal(signed.status, 500)
+  t.ok(loggedErrors(app.logs).some((m) => m.startsWith('request.session.options({ signed }) is refused: The session id is already signed')), 'a refused field says why')
+  const typo = await c.get(`/route-option?name=maxage&value=${encodeURIComponent('60000')}`)
+  t.equal(typo.status, 500)
+  t.ok(loggedErrors(app.logs).some((m) => m === 'request.session.options({ maxage }): maxage is not a cookie option; accepted: path, domain, sameSite, httpOnly, secure, maxAge, expires, partitioned, priority'),
+    'an unknown field is named, with the accepted ones')
+  t.same((await c.get('/whoami')).body, { user: 'alice' }, 'the session is intact')
+})
+
+t.test('cookie.maxAge null: browser-session cookies (no Expires), the stored session still ends ttl after its last use', async (t) => {
+  const { url, store } = await start(t, { ttl: 1, cookie: { maxAge: null } })
+  const c = new Client(url)
+  const login = findSetCookie(await c.post('/login'))
+  t.ok(login !== undefined, 'the login sets the cookie')
+  t.equal(attr(login, 'Expires'), undefined, 'without Expires')
+  t.equal(attr(login, 'Max-Age'), undefined, 'or Max-Age: the browser drops it when it closes')
+  t.equal(store.lastSetTtl, 1000, 'the store keeps the session ttl (1 s)')
+  const id = store.ids.at(-1) as string
+
+  // Sliding still happens in the store (a touch is due after a tenth of ttl), never on the cookie.
+  const seen: Array<string | undefined> = []
+  await until('a touch of the session', async () => {
+    const res = await c.get('/whoami')
+    t.same(res.body, { user: 'alice' })
+    seen.push(findSetCookie(res))
+    return store.lastTouchTtl === 1000
+  })
+  t.same(seen.filter((sc) => sc !== undefined && attr(sc, 'Expires') !== undefined), [], 'no response gave the cookie an expiry')
+
+  const ms = await until('the stored session to lapse', async () => (await store.get(id)) === null, 10_000)
+  t.pass(`left alone, the session was gone from the store ${ms} ms later`)
+  t.same((await c.get('/whoami')).body, { user: null }, 'and the cookie, still in the open browser, carries no session')
+
+  const r = new Client(url)
+  await r.post('/login?name=remembered')
+  const remember = findSetCookie(await r.get('/remember-me'))
+  t.ok(Math.abs(expiresIn(remember) - 30 * 24 * 3600_000) < 5000, '"remember me" on one route: that session\'s cookie lasts 30 days')
+  t.equal(store.lastSetTtl, 30 * 24 * 3600_000, 'and so does its record')
+  const later = findSetCookie(await r.post('/visit'))
+  t.ok(Math.abs(expiresIn(later) - 30 * 24 * 3600_000) < 5000, 'kept with the session on its next write')
+})
+
+t.test('per route, options({ maxAge: null }) makes that session\'s cookie a browser-session one, kept with the session', async (t) => {
+  const { url, store } = await start(t, { ttl: 3600 })
+  const c = new Client(url)
+  t.ok(attr(findSetCookie(await c.post('/login')), 'Expires') !== undefined, 'by default the cookie lasts ttl')
+  const forget = findSetCookie(await c.get('/max-age?ms=null'))
+  t.ok(forget !== undefined && attr(forget, 'Expires') === undefined, 'this session\'s cookie now has no Expires')
+  const next = findSetCookie(await c.post('/visit'))
+  t.ok(next !== undefined && attr(next, 'Expires') === undefined, 'and keeps none on its next write')
+  t.equal(store.lastSetTtl, 3600_000, 'while the store still keeps it ttl')
+  t.same((await c.get('/whoami')).body, { user: 'alice' })
+})
+
+t.test('per-route expires less than a second away is honoured; one already past ends the session', async (t) => {
+  const { url, store } = await start(t, { ttl: 3600 })
+  const c = new Client(url)
+  await c.post('/login')
+  const id = store.ids.at(-1) as string
+  const old = c.clone()
+  const at = Date.now() + 400
+  const res = await c.get(`/until?at=${at}`)
+  const expires = Date.parse(attr(findSetCookie(res), 'Expires') ?? '')
+  t.ok(expires <= at && expires > at - 1000, `the cookie's Expires is that time, to the second (${expires - at} ms)`)
+  t.ok(store.lastSetTtl > 0 && store.lastSetTtl <= 400, `the store keeps the session that long (${store.lastSetTtl} ms), not ttl`)
+  await until('the session to end in the store', async () => (await store.get(id)) === null, 5000)
+  t.ok(Date.now() >= at - 50, 'not before its time') // the store's clock granularity aside
+  t.same((await old.get('/whoami')).body, { user: null }, 'a browser still sending the cookie has no session')
+
+  const d = new Client(url)
+  await d.post('/login?name=dora')
+  const dora = d.clone()
+  const destroys = store.calls.destroy
+  const past = await d.get(`/until?at=${Date.now() - 1000}`)
+  t.equal(past.status, 200)
+  t.equal(attr(findSetCookie(past), 'Max-Age'), '0', 'a date already past clears the cookie in that response')
+  t.equal(store.calls.destroy, destroys + 1, 'and ends the session in the store, as a logout')
+  t.same((await dora.get('/whoami')).body, { user: null }, 'the old cookie carries no session')
+
+  const e = new Client(url)
+  await e.post('/login?name=emil')
+  const emil = e.clone()
+  t.equal(attr(findSetCookie(await e.get('/max-age?ms=-1')), 'Max-Age'), '0', 'so does a negative maxAge')
+  t.same((await emil.get('/whoami')).body, { user: null })
 })

@@ -43,6 +43,7 @@ app.register(sessions, {
 app.register(sessions, { secret: { sign: (v: string) => v, unsign: (v: string) => ({ valid: true, renew: false, value: v }) } })
 // Any @fastify/session / express-session store object.
 app.register(sessions, { store: new MemoryStore() })
+app.register(sessions, { cookie: { maxAge: null } }) // a browser-session cookie
 // @ts-expect-error cookie.maxAge is a number of milliseconds
 app.register(sessions, { cookie: { maxAge: '1h' } })
 // @ts-expect-error not a SameSite value

@@ -40,8 +40,13 @@ export interface CallbackStore {
 }
 
 export interface AdapterOptions {
-  /** Default lifetime when a session carries no maxAge of its own. */
+  /** Default lifetime in the store when a session carries no maxAge of its own. */
   ttlMs: number
+  /**
+   * Cookie lifetime of a loaded session whose record says nothing about it (written by something
+   * else): ttlMs, or null for browser-session cookies (`cookie.maxAge: null`). Default ttlMs.
+   */
+  cookieMaxAgeMs?: number | null
   /** Bound on one operation. */
   timeoutMs: number
   /** Largest session JSON (UTF-8 bytes) a save may write (session-max-size); larger → 413. */
@@ -91,16 +96,20 @@ function serializeSession (session: any): string {
  * one fresh object literal (not a copy with fields deleted: delete turns it into a slow
  * dictionary-mode object that every Cookie/Session constructor then reads).
  *
+ * A stored `originalMaxAge: null` is a browser-session cookie (`cookie.maxAge: null`, a route's
+ * `options({ maxAge: null })`, or @fastify/session's and express-session's default) and stays one:
+ * `maxAge: null` overrides the registration's maxAge in the Session constructor. A record without
+ * a lifetime gets `defaultMaxAge`.
+ *
  * The lifetime goes back as `maxAge`, not `originalMaxAge`, and no `expires` is given: the Session
  * constructor turns `originalMaxAge` into `maxAge` by deleting fields of its cookie options, and an
  * `expires` adds an `originalExpires` Date to the cookie. Measured on a read-modify-write route
  * (memory store, server CPU per request): 39 µs like this, 56 µs with `originalMaxAge`, 58 µs with
  * `expires` — more than everything else our store path costs together.
  */
-function restoredCookie (stored: any, ttlMs: number): Record<string, unknown> {
-  const maxAge = typeof stored === 'object' && stored !== null && typeof stored.originalMaxAge === 'number' && stored.originalMaxAge > 0
-    ? stored.originalMaxAge
-    : ttlMs
+function restoredCookie (stored: any, defaultMaxAge: number | null): Record<string, unknown> {
+  const lifetime = typeof stored === 'object' && stored !== null ? stored.originalMaxAge : undefined
+  const maxAge = typeof lifetime === 'number' && lifetime > 0 ? lifetime : (lifetime === null ? null : defaultMaxAge)
   const cookie: Record<string, unknown> = { maxAge }
   if (typeof stored === 'object' && stored !== null) {
     if (typeof stored.path === 'string') cookie.path = stored.path
@@ -112,6 +121,7 @@ function restoredCookie (stored: any, ttlMs: number): Record<string, unknown> {
 
 export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions): CallbackStore {
   const bound = opts.timeoutMs + SLACK_MS
+  const cookieMaxAgeMs = opts.cookieMaxAgeMs === undefined ? opts.ttlMs : opts.cookieMaxAgeMs
   // Metrics (lib/ops): decided once here; with metrics off nothing is timed.
   const timed: StoreOpTimer = storeOpTimer(store.kind) ?? ((_op, operation) => operation)
   const bounded = <T>(op: Promise<T>, what: StoreOp): Promise<T> =>
@@ -184,7 +194,7 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
           return
         }
         if (typeof data !== 'object' || data === null || Array.isArray(data)) { cb(null, null); return }
-        data.cookie = restoredCookie(data.cookie, opts.ttlMs)
+        data.cookie = restoredCookie(data.cookie, cookieMaxAgeMs)
         opts.onLoaded?.(id, record.expiresAt, record.json)
         cb(null, data)
       }, (err) => {

@@ -63,7 +63,8 @@ export interface SessionsOptions {
     sameSite?: SameSite | 'Lax' | 'Strict' | 'None'
     httpOnly?: boolean
     secure?: 'auto' | boolean
-    maxAge?: number
+    /** Milliseconds (= ttl); null: a browser-session cookie (no Expires; the store still keeps the session ttl). */
+    maxAge?: number | null
     partitioned?: boolean
     priority?: Priority
   }

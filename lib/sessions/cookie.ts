@@ -7,7 +7,9 @@
  * - `secure: 'auto'` by default (Secure on https, as DESIGN.md says), `true`/`false` on request.
  *   @fastify/session's own default `true` silently drops the cookie AND the save on plain http
  *   (research L11, complaint #1); plugin.ts warns once when that happens with `true`.
- * - `maxAge` is in MILLISECONDS (research L12: the README's `maxAge: 3600` lasts ≈ 4 s).
+ * - `maxAge` is in MILLISECONDS (research L12: the README's `maxAge: 3600` lasts ≈ 4 s). None
+ *   (`cookie.maxAge: null`): a browser-session cookie, no Expires; the store still keeps the
+ *   session ttl after its last use (the adapter's default lifetime).
  */
 import type { CookieSecure } from './config'
 import type { CookieAttributes, Priority, SameSite } from './options'
@@ -17,7 +19,8 @@ export interface SessionCookieOptions {
   sameSite: SameSite
   secure: boolean | 'auto'
   path: string
-  maxAge: number
+  /** Absent: a browser-session cookie. */
+  maxAge?: number
   domain?: string
   partitioned?: boolean
   priority?: Priority
@@ -25,12 +28,11 @@ export interface SessionCookieOptions {
 
 const DEFAULT_ATTRIBUTES: CookieAttributes = { path: '/', sameSite: 'lax', httpOnly: true }
 
-export function sessionCookieOptions (cookieSecure: CookieSecure, ttlMs: number, attributes: CookieAttributes = DEFAULT_ATTRIBUTES): SessionCookieOptions {
-  return {
-    ...attributes,
-    secure: cookieSecure === 'auto' ? 'auto' : cookieSecure === 'true',
-    maxAge: ttlMs
-  }
+/** `maxAgeMs` null: a browser-session cookie. */
+export function sessionCookieOptions (cookieSecure: CookieSecure, maxAgeMs: number | null, attributes: CookieAttributes = DEFAULT_ATTRIBUTES): SessionCookieOptions {
+  const options: SessionCookieOptions = { ...attributes, secure: cookieSecure === 'auto' ? 'auto' : cookieSecure === 'true' }
+  if (maxAgeMs !== null) options.maxAge = maxAgeMs
+  return options
 }
 
 /**

@@ -25,6 +25,11 @@ export interface OptionRule {
   readonly accepted: string
   /** honoured: what it does; warns: when it warns and the guarantee lost; refused: why. */
   readonly note: string
+  /**
+   * A `cookie.x` field that request.session.options({ x }) honours for one session (route-cookie.ts
+   * checks a route's options against these; any other field is refused there).
+   */
+  readonly perRoute?: true
 }
 
 /** Where a session id may come from a custom generator: what the stores accept (types.ts). */
@@ -61,6 +66,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     name: 'cookie.path',
+    perRoute: true,
     verdict: 'honoured',
     default: '/',
     accepted: 'a path starting with /',
@@ -68,6 +74,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     name: 'cookie.domain',
+    perRoute: true,
     verdict: 'honoured',
     default: 'none (host-only)',
     accepted: 'a domain name',
@@ -75,6 +82,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     name: 'cookie.sameSite',
+    perRoute: true,
     verdict: 'honoured',
     default: 'lax',
     accepted: "'lax', 'strict', 'none' (needs secure true or 'auto'), true (= strict) or false (no attribute)",
@@ -82,6 +90,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     name: 'cookie.httpOnly',
+    perRoute: true,
     verdict: 'warns',
     default: 'true',
     accepted: 'true or false',
@@ -89,6 +98,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     name: 'cookie.secure',
+    perRoute: true,
     verdict: 'honoured',
     default: "'auto' (SESSION_COOKIE_SECURE)",
     accepted: "true, false or 'auto' (Secure on https)",
@@ -96,20 +106,23 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     name: 'cookie.maxAge',
+    perRoute: true,
     verdict: 'honoured',
     default: 'ttl',
-    accepted: 'milliseconds, at least 1000 (the cookie Expires attribute has one-second resolution)',
-    note: 'Lifetime of the cookie and of the stored session, sliding (= ttl, in ms); giving both with different values is refused.'
+    accepted: 'milliseconds, at least 1000 (the cookie Expires attribute has one-second resolution); or null: a browser-session cookie',
+    note: 'Lifetime of the cookie and of the stored session, sliding (= ttl, in ms); giving both with different values is refused. null: the cookie has no Expires (the browser drops it when it closes) while the stored session still ends ttl after its last use. Per route, request.session.options({ maxAge }) sets one session\'s lifetime (e.g. "remember me"; null: a browser-session cookie), kept with the session.'
   },
   {
     name: 'cookie.expires',
+    perRoute: true,
     verdict: 'refused',
     default: '—',
-    accepted: 'nothing: use cookie.maxAge or ttl',
-    note: 'One fixed date for every session, computed once at registration: sessions made after it passes would get no expiry at all. Per route, request.session.options({ expires }) is honoured.'
+    accepted: 'nothing: use cookie.maxAge or ttl (cookie.maxAge null for a browser-session cookie)',
+    note: 'A date is one fixed date for every session, computed once at registration: sessions made after it passes would get no expiry at all; null (a browser-session cookie) is spelled cookie.maxAge: null here. Per route, request.session.options({ expires }) is honoured: the session ends then (cookie Expires and stored session alike, to the millisecond in the store); a date already past ends it in that response, as a logout.'
   },
   {
     name: 'cookie.partitioned',
+    perRoute: true,
     verdict: 'honoured',
     default: 'false',
     accepted: "true or false (true needs secure true or 'auto')",
@@ -117,10 +130,11 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     name: 'cookie.priority',
+    perRoute: true,
     verdict: 'honoured',
     default: 'none',
     accepted: "'low', 'medium' or 'high'",
-    note: "Priority attribute (added to the Set-Cookie line: @fastify/session's cookie drops it)."
+    note: "Priority attribute (added to the Set-Cookie line: @fastify/session's cookie drops it); per route too, with request.session.options({ priority }), where another value fails the request with an error naming the option."
   },
   {
     name: 'cookie.encode',
@@ -214,6 +228,8 @@ export interface FastifySessionOptions {
    */
   cookieSecure?: 'auto' | boolean
   maxAgeMs?: number
+  /** `cookie.maxAge: null`: session cookies carry no Expires (the stored session still ends at ttl). */
+  browserSessionCookie: boolean
   /** One-time warnings (options that cost a guarantee). */
   warnings: string[]
 }
@@ -301,9 +317,9 @@ export function readFastifySessionOptions (options: Record<string, unknown>): Fa
   return { ...cookie, cookiePrefix, algorithm, signer, idGenerator, saveUninitialized, rolling, warnings }
 }
 
-function readCookie (raw: unknown, options: Record<string, unknown>, warnings: string[]): Pick<FastifySessionOptions, 'cookie' | 'cookieSecure' | 'maxAgeMs'> {
+function readCookie (raw: unknown, options: Record<string, unknown>, warnings: string[]): Pick<FastifySessionOptions, 'cookie' | 'cookieSecure' | 'maxAgeMs' | 'browserSessionCookie'> {
   const cookie: CookieAttributes = { path: '/', sameSite: 'lax', httpOnly: true }
-  if (raw === undefined) return { cookie }
+  if (raw === undefined) return { cookie, browserSessionCookie: false }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new KnobError(`option cookie=${JSON.stringify(raw)} is not valid; accepted: an object with ${cookieFieldNames().join(', ')}`)
   }
@@ -361,11 +377,12 @@ function readCookie (raw: unknown, options: Record<string, unknown>, warnings: s
   }
 
   let maxAgeMs: number | undefined
-  if (c.maxAge !== undefined) {
+  const browserSessionCookie = c.maxAge === null
+  if (c.maxAge !== undefined && !browserSessionCookie) {
     if (typeof c.maxAge !== 'number' || !Number.isFinite(c.maxAge) || c.maxAge < 1000) throw invalid('cookie.maxAge', c.maxAge)
     maxAgeMs = Math.round(c.maxAge)
   }
-  return { cookie, cookieSecure, maxAgeMs }
+  return { cookie, cookieSecure, maxAgeMs, browserSessionCookie }
 }
 
 function hmacWorks (algorithm: string): boolean {

@@ -21,6 +21,7 @@ import { RememberingSigner } from './signer'
 import { openStore } from './open-store'
 import { toCallbackStore, touchBounded, type AdapterOptions } from './adapter'
 import { sessionCookieOptions, clearingCookieOptions, resolveAutoSecure, addPriority } from './cookie'
+import { checkRouteCookieOptions, routeLifetime } from './route-cookie'
 import { checkedIdGenerator } from './id-generator'
 import { touchDue } from './touch'
 import { FailedOps, unavailableSession } from './unavailable'
@@ -46,6 +47,7 @@ declare module 'fastify' {
 type LoadedSession = FastifySessionObject & {
   cookie: { originalMaxAge: number | null, maxAge: number | null, originalExpires?: Date, sameSite?: unknown, secure?: unknown, toJSON (): Record<string, unknown> }
 }
+type Priority = NonNullable<ReturnType<typeof checkRouteCookieOptions>>
 
 const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, options) => {
   const env = process.env
@@ -74,7 +76,9 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   const signer = compat.signer ?? new RememberingSigner(secretChoice?.secrets ?? [], compat.algorithm)
   const cookieName = config.cookieName
   const cookiePrefix = compat.cookiePrefix
-  const cookie = sessionCookieOptions(config.cookieSecure, config.ttlMs, compat.cookie)
+  // cookie.maxAge: null → browser-session cookies; the store still keeps a session ttl after its last use.
+  const cookieMaxAgeMs = compat.browserSessionCookie ? null : config.ttlMs
+  const cookie = sessionCookieOptions(config.cookieSecure, cookieMaxAgeMs, compat.cookie)
   const clearing = clearingCookieOptions(cookie)
   /** The signed id the request's session cookie carries (without cookiePrefix), if any. */
   const sentId = cookiePrefix === ''
@@ -98,6 +102,7 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   const loaded = config.writes === 'merge' ? new LoadedSessions() : undefined
   const adapterOptions: AdapterOptions = {
     ttlMs: config.ttlMs,
+    cookieMaxAgeMs,
     timeoutMs: config.timeoutMs,
     maxSessionBytes: config.maxSessionBytes,
     log: fastify.log,
@@ -111,26 +116,40 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   // leaving request.session at its decorator default null, which must not read as a logout), with
   // the store's expiry of the session loaded for them (NaN: none loaded).
   const prepared = new WeakMap<FastifyRequest, number>()
-  // The cookie of each session loaded from the store: a route that calls
-  // request.session.options({…}) replaces it (Session#options builds a new Cookie).
-  const loadedCookie = new WeakMap<FastifyRequest, object>()
+  // The cookie each request's session started with: a route that calls request.session.options({…})
+  // replaces it (Session#options builds a new Cookie), and so does regenerate().
+  const cookieAtStart = new WeakMap<FastifyRequest, object>()
+  // The Priority a route gave with request.session.options({ priority }).
+  const routePriority = new WeakMap<FastifyRequest, Priority>()
   // Requests whose session could not be loaded: request.session throws the 503 when used.
   const unavailable = new WeakSet<FastifyRequest>()
 
   // Runs before @fastify/session's onSend (registered before it), so its Set-Cookie and its save
-  // see the cookie as configured.
+  // see the cookie as configured, and as the route changed it (route-cookie.ts).
   const autoSecure = cookie.secure === 'auto'
+  // Requests whose route gave cookie options we refuse: failed once (the error response passes
+  // through these hooks again).
+  const refusedRoute = new WeakSet<FastifyRequest>()
   fastify.addHook('onSend', (request, _reply, payload, done) => {
-    if (unavailable.has(request)) { done(null, payload); return }
-    const c = (request.session as LoadedSession | null)?.cookie
+    if (unavailable.has(request) || refusedRoute.has(request)) { done(null, payload); return }
+    const session = request.session as LoadedSession | null
+    const c = session?.cookie
     if (c === undefined || c === null) { done(null, payload); return }
-    // request.session.options({ expires }) in a route: the session lives until that date (our
-    // lifetimes are maxAge: store TTL, cookie and sliding all follow it). @fastify/session would
-    // keep the configured maxAge, which always exists here.
-    if (c.originalExpires instanceof Date) {
-      const ms = c.originalExpires.getTime() - Date.now()
-      c.originalExpires = undefined
-      if (ms >= 1000) c.maxAge = ms
+    if (c !== cookieAtStart.get(request)) {
+      try {
+        const priority = checkRouteCookieOptions(session as object)
+        if (priority !== undefined) routePriority.set(request, priority)
+        if (routeLifetime(c, Date.now()) === 'end') {
+          // The route set a lifetime already over: the session ends now, as a logout (tombstone,
+          // cookie cleared by the hook after @fastify/session's).
+          (session as LoadedSession).destroy((err?: Error) => { if (err !== undefined && err !== null) done(err); else done(null, payload) })
+          return
+        }
+      } catch (err) {
+        refusedRoute.add(request)
+        done(err as Error)
+        return
+      }
     }
     if (autoSecure) resolveAutoSecure(c, request.protocol === 'https')
     done(null, payload)
@@ -159,12 +178,13 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
       const session = request.session as LoadedSession | null
       if (session?.sessionId === lastLoaded.id) {
         expiresAt = lastLoaded.expiresAt
-        loadedCookie.set(request, session.cookie)
         loaded?.remember(session, lastLoaded.json)
       }
       lastLoaded = null
     }
     prepared.set(request, expiresAt)
+    const cookieNow = (request.session as LoadedSession | null)?.cookie
+    if (typeof cookieNow === 'object' && cookieNow !== null) cookieAtStart.set(request, cookieNow)
     if (failedLoads.size > 0) {
       const sent = sentId(request)
       const unsigned = sent === undefined ? undefined : signer.unsign(sent)
@@ -185,6 +205,7 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
   // Runs after @fastify/session's onSend (registered after it): it has saved what changed.
   fastify.addHook('onSend', (request, reply, payload, done) => {
     if (unavailable.has(request)) { done(null, payload); return } // nothing was loaded: nothing to save or slide
+    if (refusedRoute.has(request)) { done(null, payload); return } // failed: its cookie options are not sent
     const session = request.session as LoadedSession | null
     const sent = sentId(request)
 
@@ -220,10 +241,10 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
 
     if (sent === undefined || session.isSaved() || !carriedThisSession(sent, session)) { done(null, payload); return }
 
-    if (loadedCookie.has(request) && session.cookie !== loadedCookie.get(request)) {
-      // The route changed this session's cookie options (request.session.options) without changing
-      // its data: @fastify/session (rolling false) would neither save nor send them. Save (the
-      // lifetime is stored with the session) and send the cookie.
+    if (session.cookie !== cookieAtStart.get(request)) {
+      // The route changed the cookie options of the session it loaded (request.session.options)
+      // without changing its data: @fastify/session (rolling false) would neither save nor send
+      // them. Save (the lifetime is stored with the session) and send the cookie.
       session.save().then(() => { reissue(reply, session); done(null, payload) }, (err: unknown) => done(err as Error))
       return
     }
@@ -233,8 +254,9 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
     const expiresAtMs = prepared.get(request) ?? Number.NaN
     if (touchDue({ maxAgeMs, expiresAtMs, now: Date.now() })) {
       touchBounded(store, session.sessionId, maxAgeMs, adapterOptions).then((ok) => {
-        // Touched: the browser's copy slides too. Not touched (logged): still re-sign if needed.
-        if (ok || sent !== session.encryptedSessionId) reissue(reply, session)
+        // Touched: the browser's copy slides too (a browser-session cookie has no expiry to slide).
+        // Not touched (logged): still re-sign if needed.
+        if ((ok && session.cookie.originalMaxAge !== null) || sent !== session.encryptedSessionId) reissue(reply, session)
         done(null, payload)
       }, (err) => done(err))
       return
@@ -246,19 +268,18 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
     done(null, payload)
   })
 
-  const priority = cookie.priority
-  if (priority !== undefined) {
-    // After every hook that may write the session cookie (addPriority says why).
-    fastify.addHook('onSend', (_request, reply, payload, done) => {
-      const current = reply.getHeader('set-cookie')
-      if (current !== undefined) {
-        const lines = addPriority(Array.isArray(current) ? current : [String(current)], cookieName, priority)
-        reply.removeHeader('set-cookie') // reply.header() appends Set-Cookie lines
-        reply.header('set-cookie', lines)
-      }
-      done(null, payload)
-    })
-  }
+  // After every hook that may write the session cookie (addPriority says why): the route's
+  // priority, else the configured one.
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    const priority = routePriority.get(request) ?? cookie.priority
+    const current = priority === undefined ? undefined : reply.getHeader('set-cookie')
+    if (current !== undefined) {
+      const lines = addPriority(Array.isArray(current) ? current : [String(current)], cookieName, priority as Priority)
+      reply.removeHeader('set-cookie') // reply.header() appends Set-Cookie lines
+      reply.header('set-cookie', lines)
+    }
+    done(null, payload)
+  })
 
   /** Did a destroy of the session this signed cookie carries fail (consumed: once per failure)? */
   function destroyFailedFor (sent: string): boolean {

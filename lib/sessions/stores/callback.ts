@@ -146,10 +146,14 @@ function expiryOf (session: object): number {
   return Number.isFinite(at) ? at : Number.MAX_SAFE_INTEGER
 }
 
-/** The cookie fields express-session stores read for the lifetime: `expires` (Date) and `originalMaxAge`. */
+/**
+ * The cookie fields express-session stores read for the lifetime: `expires` (a Date: when the store
+ * drops the session) and `originalMaxAge`, which stays null for a browser-session cookie (the
+ * adapter restores the cookie from it; the store still drops the session at `expires`).
+ */
 function withLifetime (session: any, ttlMs: number): any {
   const out = typeof session === 'object' && session !== null ? session : {}
   const cookie = typeof out.cookie === 'object' && out.cookie !== null ? out.cookie : {}
-  out.cookie = { ...cookie, originalMaxAge: ttlMs, expires: new Date(Date.now() + ttlMs) }
+  out.cookie = { ...cookie, originalMaxAge: cookie.originalMaxAge === null ? null : ttlMs, expires: new Date(Date.now() + ttlMs) }
   return out
 }
