@@ -7,10 +7,10 @@
  */
 import t, { type Test } from 'tap'
 import path from 'node:path'
-import { spawnServer, freePort, get, pidsServing, ROOT, type LogLine, type ServerProcess } from './helpers/process'
+import { get, pidsServing, ROOT, type LogLine, type ServerProcess } from './helpers/process'
+import { serveCli } from './helpers/serve-cli'
 import { startNewConnectionLoad, type LoadResult } from './helpers/new-connection-load'
 
-const CLI = process.env.CLI_JS ?? path.join(ROOT, 'dist', 'lib', 'cli.js')
 const APP = path.join(ROOT, 'test', 'fixtures', 'crash-app.js')
 /** Per-request timeout: far above a hello answer, even on a loaded machine. */
 const TIMEOUT_S = 4
@@ -18,9 +18,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const exited = (pid: number) => (l: LogLine) => l.msg === 'worker exited' && l.worker === pid
 
 async function cluster (t: Test, extra: string[] = []): Promise<{ p: ServerProcess, port: number, workers: number[] }> {
-  const port = await freePort()
-  const p = spawnServer(t, [CLI, 'serve', APP, '--host', '127.0.0.1', '--port', String(port), '--workers', '2', ...extra])
-  await p.waitLine('all workers ready')
+  const { p, port } = await serveCli(t, APP, ['--workers', '2', ...extra])
   return { p, port, workers: [...await pidsServing(port)] }
 }
 

@@ -6,19 +6,16 @@
  */
 import t, { type Test } from 'tap'
 import path from 'node:path'
-import { spawnServer, freePort, pidsServing, ROOT, type ServerProcess } from './helpers/process'
+import { pidsServing, ROOT, type ServerProcess } from './helpers/process'
+import { serveCli } from './helpers/serve-cli'
 import { Conn } from './fixtures/server-helpers'
 
-const CLI = path.join(ROOT, 'dist', 'lib', 'cli.js')
 const APP = path.join(ROOT, 'test', 'fixtures', 'proxy-app.js')
 /** Far above what the drain should take, so a drain that waits for it is obvious. */
 const GRACEFUL = ['--graceful-timeout', '20s']
 
 async function serve (t: Test, extra: string[]): Promise<{ p: ServerProcess, port: number }> {
-  const port = await freePort()
-  const p = spawnServer(t, [CLI, 'serve', APP, '--host', '127.0.0.1', '--port', String(port), '--keep-alive-timeout', '75s', ...GRACEFUL, ...extra])
-  await p.waitLine((l) => l.msg === 'all workers ready' || l.msg === 'listening')
-  return { p, port }
+  return await serveCli(t, APP, ['--keep-alive-timeout', '75s', ...GRACEFUL, ...extra])
 }
 
 /** A connection that never sends a byte, and one idle after a keep-alive request. */

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto'
 import type { Plan } from '../plan/types'
 import { RestartBackoff } from './backoff'
 import { ConnectionHandoff } from './handoff'
+import { StopBarrier } from './stop-barrier'
 import type { ServeHandle } from './handle'
 import type { LauncherLog } from './log'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, WORKER_ENV, type PrimaryMessage, type WorkerMessage } from './protocol'
@@ -132,6 +133,7 @@ export class Supervisor {
   /** Restart lineages of crashed workers, handed to their respawns (status shows restarts per worker). */
   private readonly orphanedRestarts: Array<Partial<RestartCounts>> = []
   private reloadWaiters: Array<(result: ReloadResult) => void> = []
+  private readonly stopBarrier = new StopBarrier()
 
   constructor (options: PrimaryOptions) {
     this.plan = options.plan
@@ -420,6 +422,7 @@ export class Supervisor {
     const unreadyMs = reason === 'stop' ? this.plan.ops.drainDelayMs : 0
     // Others keep serving (a rotation, a scale-down): idle keep-alive connections move to them.
     const handoff = reason !== 'stop' && reason !== 'halt'
+    if (!handoff) this.stopBarrier.expect(rec.worker)
     const message: PrimaryMessage = { prodserver: 1, type: 'drain', unreadyMs, handoff }
     try {
       rec.worker.send(message)
@@ -493,6 +496,9 @@ export class Supervisor {
         return
       case 'handoff':
         return // the connection it carries is ConnectionHandoff's
+      case 'listeners-closed':
+        this.stopBarrier.report(rec.worker)
+        return
     }
     this.wake()
   }
@@ -513,6 +519,7 @@ export class Supervisor {
   /** A worker exited: record what it means; the loop does the rest. */
   private reap (rec: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(rec.worker.id)
+    this.stopBarrier.gone(rec.worker)
     if (rec.killTimer !== undefined) clearTimeout(rec.killTimer)
     const queued = this.retireQueue.findIndex((e) => e.rec === rec)
     if (queued !== -1) this.retireQueue.splice(queued, 1)

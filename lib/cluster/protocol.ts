@@ -32,6 +32,7 @@ export type WorkerMessage =
   | { prodserver: 1, type: 'metrics', id: number, metrics: MetricsJSON }
   | { prodserver: 1, type: 'drained' }
   | { prodserver: 1, type: 'handoff' }
+  | { prodserver: 1, type: 'listeners-closed' }
 
 /**
  * drain: `unreadyMs` = readiness fails this long before the drain (shutdown only, not rotations:
@@ -41,11 +42,14 @@ export type WorkerMessage =
  * metrics: one scrape of the metrics port (prom-client's own `prom-client:getMetricsReq` messages
  * carry no `prodserver` tag, so an app using AggregatorRegistry itself is left alone).
  * farewell: the answer to a worker's `drained`; the worker exits once it has it (worker.ts).
+ * listeners-closed: on a stop, each worker reports its listeners closed; once all have, the primary
+ * answers every one of them (cluster/stop-barrier.ts) and they start closing connections.
  */
 export type PrimaryMessage =
   | { prodserver: 1, type: 'drain', unreadyMs?: number, handoff?: boolean }
   | { prodserver: 1, type: 'metrics', id: number }
   | { prodserver: 1, type: 'farewell' }
+  | { prodserver: 1, type: 'listeners-closed' }
 
 export function isProtocolMessage<M extends { type: string }> (m: unknown): m is M {
   return typeof m === 'object' && m !== null && (m as Record<string, unknown>)[TAG] === 1 &&

@@ -13,6 +13,7 @@
 import { randomInt } from 'node:crypto'
 import type { Plan } from '../plan/types'
 import type { RunningServer } from '../server/index'
+import type { DrainOptions } from '../server/drain'
 import { startAppServer, firstLine, bootErrorStack } from './app-module'
 import type { AppSource, ServeHandle } from './handle'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, type PrimaryMessage, type WorkerMessage } from './protocol'
@@ -30,8 +31,8 @@ function send (message: Body<WorkerMessage>): Promise<void> {
 }
 
 const ignore = (): void => {}
-/** How long a drained worker waits for the primary's farewell before exiting anyway. */
-const FAREWELL_TIMEOUT_MS = 2000
+/** How long a worker waits for the primary's answer (farewell, listeners closed) before going on anyway. */
+const ANSWER_TIMEOUT_MS = 2000
 
 export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHandle> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, ignore)
@@ -39,47 +40,53 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
   let server: RunningServer | undefined
   let exiting = false
   let unreadyMs = 0
-  let handOff = false
+  let drainOptions: DrainOptions = {}
   const drainAndExit = (): Promise<void> => {
     if (exiting) return Promise.resolve()
     exiting = true
     // Not listening yet: nothing to drain.
     if (server === undefined) process.exit(0)
     const running = server
-    return running.drain(plan.supervisor.gracefulTimeoutMs, unreadyMs, handOff ? { handOff: sendToPrimary } : undefined)
+    return running.drain(plan.supervisor.gracefulTimeoutMs, unreadyMs, drainOptions)
       .then(async () => {
         await sendFinalMetrics(running)
         await farewell()
         process.exit(0)
       }, () => process.exit(1))
   }
-  let onFarewell: (() => void) | null = null
+  const answers = new Map<PrimaryMessage['type'], () => void>()
+  /** Sends `message`, then waits for the primary's `answer` (bounded: a gone primary cannot keep us). */
+  const exchange = (message: Body<WorkerMessage>, answer: PrimaryMessage['type']): Promise<void> => new Promise((resolve) => {
+    if (process.send === undefined || !process.connected) return resolve()
+    const done = (): void => { clearTimeout(timer); process.off('disconnect', done); answers.delete(answer); resolve() }
+    const timer = setTimeout(done, ANSWER_TIMEOUT_MS)
+    answers.set(answer, done)
+    process.once('disconnect', done)
+    void send(message)
+  })
   /**
    * Exiting right after the drain can strand a client: node:cluster's primary may have handed this
    * worker a new connection just before it learnt that our listener closed, and if we exit before
    * reading that message the primary keeps the socket forever (it re-routes a connection only when
    * the worker answers "not accepted"). So: say `drained` and wait for the primary's `farewell`.
    * The channel is ordered both ways, so every hand-off sent to us comes before the farewell and
-   * is answered (and re-routed) by node:cluster before we exit. Bounded: a gone primary cannot
-   * keep us.
+   * is answered (and re-routed) by node:cluster before we exit.
    */
-  const farewell = async (): Promise<void> => {
-    if (process.send === undefined || !process.connected) return
-    await new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(timer); process.off('disconnect', done); resolve() }
-      const timer = setTimeout(done, FAREWELL_TIMEOUT_MS)
-      onFarewell = done
-      process.once('disconnect', done)
-      void send({ type: 'drained' })
-    })
-  }
+  const farewell = (): Promise<void> => exchange({ type: 'drained' }, 'farewell')
+  /**
+   * On a stop, the shared listener (node:cluster's, in the primary) closes only when every worker
+   * has closed its own: until then new connections still arrive and queue, and closing resets
+   * them. So no worker answers `Connection: close` — which makes a proxy open new connections —
+   * before the primary says every listener is closed.
+   */
+  const listenersClosed = (): Promise<void> => exchange({ type: 'listeners-closed' }, 'listeners-closed')
   process.on('message', (m: unknown) => {
     if (!isProtocolMessage<PrimaryMessage>(m)) return
-    if (m.type === 'farewell') {
-      onFarewell?.()
+    if (m.type === 'farewell' || m.type === 'listeners-closed') {
+      answers.get(m.type)?.()
     } else if (m.type === 'drain') {
       unreadyMs = m.unreadyMs ?? 0
-      handOff = m.handoff === true
+      drainOptions = m.handoff === true ? { handOff: sendToPrimary } : { listenersClosed }
       void drainAndExit()
     } else if (m.type === 'metrics') {
       const collect = server?.collectMetrics

@@ -10,12 +10,10 @@
  * There is deliberately no "skip when missing": the proxy tests fail with a message saying how to
  * install nginx (`.ci/run` installs it).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { startDaemon, systemBinary } from './daemon'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -34,7 +32,16 @@ export interface NginxOptions {
   location?: string[]
 }
 
-export interface AccessEntry { status: number, method: string, upstreamStatus: string, upstreamAddr: string, requestTime: number }
+export interface AccessEntry {
+  status: number
+  method: string
+  upstreamStatus: string
+  upstreamAddr: string
+  /** Seconds. */
+  requestTime: number
+  /** When nginx logged it (epoch ms). */
+  at: number
+}
 
 export interface Nginx {
   port: number
@@ -56,77 +63,45 @@ export interface Nginx {
   stop (): Promise<void>
 }
 
-const live = new Set<ChildProcess>()
-let exitHook = false
-
 export function nginxBinary (): string {
-  for (const candidate of ['nginx', '/usr/sbin/nginx', '/usr/local/sbin/nginx']) {
-    const probe = spawnSync(candidate, ['-v'], { encoding: 'utf8' })
-    if (probe.error === undefined && probe.status === 0) return candidate
-  }
-  throw new Error('nginx not found (PATH, /usr/sbin): the proxy tests need a real nginx; install it, e.g. `apt-get install nginx` (.ci/run does)')
+  return systemBinary('nginx', ['-v'], 'apt-get install nginx')
 }
 
 const FAILURE = /recv\(\) failed|prematurely closed|reset by peer|writev\(\) failed|send\(\) failed|sendfile\(\) failed|broken pipe|upstream timed out|no live upstreams|invalid header/i
 
 export async function startNginx (t: Teardown, options: NginxOptions): Promise<Nginx> {
   const bin = nginxBinary()
-  if (!exitHook) {
-    exitHook = true
-    process.once('exit', () => { for (const c of live) c.kill('SIGKILL') })
-  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prodserver-nginx-'))
   fs.chmodSync(dir, 0o755)
   for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) fs.mkdirSync(path.join(dir, sub))
   const errorLog = path.join(dir, 'error.log')
   const accessLog = path.join(dir, 'access.log')
-  let child: ChildProcess | undefined
-  let port = 0
-  let output = ''
-
+  const read = (file: string): string => { try { return fs.readFileSync(file, 'utf8') } catch { return '' } }
+  const conf = path.join(dir, 'nginx.conf')
+  const daemon = await startDaemon({
+    name: 'nginx',
+    prepare: (port) => {
+      fs.writeFileSync(conf, config(dir, port, options))
+      return { bin, args: ['-p', dir, '-c', conf, '-e', errorLog] }
+    },
+    ready: () => fs.existsSync(path.join(dir, 'nginx.pid')),
+    diagnostics: () => read(errorLog)
+  }).catch((err) => { fs.rmSync(dir, { recursive: true, force: true }); throw err })
   t.teardown(async () => {
-    await stop()
+    await daemon.stop()
     fs.rmSync(dir, { recursive: true, force: true })
   })
-
-  const stop = async (): Promise<void> => {
-    const proc = child
-    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
-    proc.kill('SIGTERM') // nginx: fast shutdown of master and workers
-    const done = await Promise.race([exited.then(() => true), sleep(3000).then(() => false)])
-    if (!done) {
-      try { process.kill(-(proc.pid as number), 'SIGKILL') } catch { /* gone */ }
-      await exited
-    }
-  }
-
-  let lastError: unknown
-  for (let attempt = 0; attempt < 5 && child === undefined; attempt++) {
-    port = await freeLoopbackPort()
-    fs.writeFileSync(path.join(dir, 'nginx.conf'), config(dir, port, options))
-    try {
-      child = await launch(bin, dir, port, (d) => { output += d })
-    } catch (err) {
-      lastError = err
-      // Only a port taken between probe and bind is worth another try.
-      if (!/Address already in use/.test(String(err))) break
-    }
-  }
-  if (child === undefined) throw lastError
-
-  const read = (file: string): string => { try { return fs.readFileSync(file, 'utf8') } catch { return '' } }
   const errorLines = (): string[] => read(errorLog).split('\n').filter((l) => /\[(error|crit|alert|emerg)\]/.test(l))
   return {
-    port,
-    url: `http://127.0.0.1:${port}`,
+    port: daemon.port,
+    url: `http://127.0.0.1:${daemon.port}`,
     dir,
-    pid: child.pid as number,
-    errorLog: () => read(errorLog) + output,
+    pid: daemon.proc.pid as number,
+    errorLog: () => read(errorLog) + daemon.output(),
     errors: errorLines,
     upstreamFailures: () => errorLines().filter((l) => FAILURE.test(l)),
     access: () => read(accessLog).split('\n').filter(Boolean).map(parseAccess),
-    stop
+    stop: daemon.stop
   }
 }
 
@@ -143,7 +118,7 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log info;
 events { worker_connections 4096; }
 http {
-  log_format probe '$status $request_method "$upstream_status" "$upstream_addr" $request_time';
+  log_format probe '$status $request_method "$upstream_status" "$upstream_addr" $request_time $msec';
   access_log ${dir}/access.log probe;
   client_body_temp_path ${dir}/client_body;
   proxy_temp_path ${dir}/proxy;
@@ -170,49 +145,8 @@ http {
 `
 }
 
-async function launch (bin: string, dir: string, port: number, onOutput: (d: string) => void): Promise<ChildProcess> {
-  const proc = spawn(bin, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  live.add(proc)
-  proc.once('exit', () => live.delete(proc))
-  let out = ''
-  const keep = (d: Buffer): void => { out += d.toString(); onOutput(d.toString()) }
-  proc.stdout?.on('data', keep)
-  proc.stderr?.on('data', keep)
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      const log = fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : ''
-      throw new Error(`nginx exited at start on port ${port}: ${(out + log).trim().slice(-800)}`)
-    }
-    if (fs.existsSync(path.join(dir, 'nginx.pid')) && await accepts(port)) return proc
-    await sleep(20)
-  }
-  proc.kill('SIGKILL')
-  throw new Error(`nginx did not listen on ${port} within 10 s: ${out.trim().slice(-800)}`)
-}
-
 function parseAccess (line: string): AccessEntry {
-  const m = /^(\d+) (\S+) "([^"]*)" "([^"]*)" ([\d.]+)/.exec(line)
-  if (m === null) return { status: 0, method: '', upstreamStatus: line, upstreamAddr: '', requestTime: 0 }
-  return { status: Number(m[1]), method: m[2], upstreamStatus: m[3], upstreamAddr: m[4], requestTime: Number(m[5]) }
-}
-
-export function accepts (port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1')
-    c.once('connect', () => { c.destroy(); resolve(true) })
-    c.once('error', () => resolve(false))
-  })
-}
-
-export function freeLoopbackPort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.unref()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(p))
-    })
-  })
+  const m = /^(\d+) (\S+) "([^"]*)" "([^"]*)" ([\d.]+) ([\d.]+)/.exec(line)
+  if (m === null) return { status: 0, method: '', upstreamStatus: line, upstreamAddr: '', requestTime: 0, at: 0 }
+  return { status: Number(m[1]), method: m[2], upstreamStatus: m[3], upstreamAddr: m[4], requestTime: Number(m[5]), at: Math.round(Number(m[6]) * 1000) }
 }
