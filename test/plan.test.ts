@@ -130,6 +130,18 @@ t.test('heap cap: 75% of the worker budget, never more than a fair share, at lea
   t.match(single.formula.steps.join('\n'), "Heap: Node's default")
 })
 
+t.test('send budget: an eighth of the process budget (half of what the heap cap leaves), a fair share when packed, at least 16 MB', async (t) => {
+  const MB = 1024 * 1024
+  const single = plan({}, machine(4, 2048))
+  t.equal(single.server.sendBudgetBytes, 25 * MB, 'worker-memory-mb 200 → 25 MB, single mode too')
+  t.match(single.formula.steps.join('\n'), 'Send buffers per process: 200 * 0.125 = 25 MB')
+  t.equal(plan({ cluster: true, workerMemoryMb: 400 }, machine(8, 16384)).server.sendBudgetBytes, 50 * MB)
+  const packed = plan({ workers: 4 }, machine(4, 512)) // 512 / 4 = 128 MB each
+  t.equal(packed.server.sendBudgetBytes, 16 * MB)
+  t.match(packed.formula.steps.join('\n'), 'Send buffers per process: min(200, 512 / 4 = 128) * 0.125 = 16 MB')
+  t.match(plan({ workers: 8 }, machine(4, 512)).formula.steps.join('\n'), '* 0.125 = 8 MB → 16 MB (minimum)')
+})
+
 t.test('keep-alive follows channel-timeout unless set, and warns at or below the ALB idle timeout', async (t) => {
   const dflt = plan({}, machine(2, 2048))
   t.equal(dflt.server.keepAliveTimeoutMs, 120_000)

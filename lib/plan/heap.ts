@@ -29,14 +29,17 @@ export interface HeapDecision {
   budgetMb: number
 }
 
-export function decideHeap ({ workers, memoryMb, workerMemoryMb }: HeapInput): HeapDecision {
+/** One process's memory budget: worker-memory-mb, or the fair share memory / workers when less; with how it reads in a step. */
+export function processBudget ({ workers, memoryMb, workerMemoryMb }: HeapInput): { budgetMb: number, text: string } {
   const share = Math.floor(memoryMb / workers)
-  const budgetMb = Math.min(workerMemoryMb, share)
+  if (share < workerMemoryMb) return { budgetMb: share, text: `min(${workerMemoryMb}, ${memoryMb} / ${workers} = ${share})` }
+  return { budgetMb: workerMemoryMb, text: `${workerMemoryMb}` }
+}
+
+export function decideHeap (input: HeapInput): HeapDecision {
+  const { budgetMb, text: budgetText } = processBudget(input)
   const scaled = Math.floor(budgetMb * HEAP_SHARE)
   const heapMb = Math.max(MIN_HEAP_MB, scaled)
-  const budgetText = share < workerMemoryMb
-    ? `min(${workerMemoryMb}, ${memoryMb} / ${workers} = ${share})`
-    : `${workerMemoryMb}`
   const floorText = scaled < MIN_HEAP_MB ? ` → ${MIN_HEAP_MB} (minimum)` : ''
   return { heapMb, budgetMb, step: `Heap per process: ${budgetText} * ${HEAP_SHARE} = ${scaled} MB${floorText} (--max-old-space-size)` }
 }

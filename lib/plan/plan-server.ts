@@ -12,6 +12,7 @@ import type { ListenPlan, OpsPlan, Plan, Resources, ServerPlan, SessionPlan } fr
 import { readResources } from '../system/resources'
 import { decideWorkers, MAX_THREADS, type WorkerDecision } from './workers'
 import { decideHeap } from './heap'
+import { decideSendBudget } from './send-budget'
 import { applyOverrides } from './overrides'
 
 export interface PlanOptions extends KnobOptions {
@@ -70,7 +71,9 @@ export function planServer (knobs: PlanOptions | ResolvedKnobs = {}, resources?:
     warnings.push(`workers=${decision.workers} (${sources.workers}) × worker-memory-mb ${v['worker-memory-mb']} = ${decision.workers * v['worker-memory-mb']} MB is more than the ${res.memoryMb} MB available; each heap is capped at ${heap.heapMb} MB`)
   }
 
-  const server = planServerOptions(r, sources, warnings)
+  const sendBudget = decideSendBudget({ workers: decision.workers, memoryMb: res.memoryMb, workerMemoryMb: v['worker-memory-mb'] })
+  decision.formula.steps.push(sendBudget.step)
+  const server = { ...planServerOptions(r, sources, warnings), sendBudgetBytes: sendBudget.bytes }
   const listen = planListen(r)
   const sessions = planSessions(r, decision.workers)
   sources.sessions = sessions.reason
@@ -152,7 +155,7 @@ function threadsSource (d: WorkerDecision, knobSource: string): string {
   }
 }
 
-function planServerOptions (r: ResolvedKnobs, sources: Record<string, string>, warnings: string[]): ServerPlan {
+function planServerOptions (r: ResolvedKnobs, sources: Record<string, string>, warnings: string[]): Omit<ServerPlan, 'sendBudgetBytes'> {
   const v = r.values
   const keepAlive = v['keep-alive-timeout'] ?? v['channel-timeout']
   if (v['keep-alive-timeout'] === undefined) sources['keep-alive-timeout'] = `= channel-timeout (${sources['channel-timeout']})`

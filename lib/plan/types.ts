@@ -37,6 +37,8 @@ export interface ServerPlan {
   exposeTracebacks: boolean
   maxRequestBodySize?: number
   maxRequestHeaderSize?: number
+  /** Response bytes this process may hold for slow clients before the slowest are closed (plan/send-budget.ts). */
+  sendBudgetBytes: number
 }
 
 export type ListenPlan =

@@ -12,6 +12,9 @@ import type { ServerPlan } from '../plan/types'
 import { ConnectionGate, type GateLog } from './connection-gate'
 import { IdleSweeper } from './idle-sweeper'
 import { kLastRequestAt, requestStage } from './request-stage'
+import { SendBudget } from './send-budget'
+import { SendTimeout } from './send-timeout'
+import { noteQueuedResponse } from './socket-writes'
 import { compileTrust, fastifyTrustProxy, isTrustedSocket, markTrust, stripProxyHeaders } from './proxy-headers'
 import { ServerStartError } from './errors'
 import type { ProbeResponder } from '../ops/health'
@@ -20,6 +23,8 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 
 export interface ServerState {
   draining: boolean
+  /** Over the send budget: pipelined requests are answered 503 (send-budget.ts). */
+  overSendBudget: boolean
   /** Readiness fails: set at the start of a drain, before drain-delay. */
   unready: boolean
   requests: number
@@ -50,7 +55,7 @@ export function tunedHttpServer (plan: ServerPlan, userHttp: http.ServerOptions 
   }
   const trust = compileTrust(plan.trustedProxy)
   const trustAll = plan.trustedProxy?.includes('*') === true
-  const state: ServerState = { draining: false, unready: false, requests: 0 }
+  const state: ServerState = { draining: false, overSendBudget: false, unready: false, requests: 0 }
   let server: http.Server | undefined
   let gate: ConnectionGate | undefined
   let sweeper: IdleSweeper | undefined
@@ -92,6 +97,7 @@ export function tunedHttpServer (plan: ServerPlan, userHttp: http.ServerOptions 
     gate = new ConnectionGate({ limit: plan.connectionLimit, serve, log, headersTimeoutMs: plan.headersTimeoutMs, stageOf: requestStage })
     s.on('connection', gate.onConnection)
     sweeper = new IdleSweeper(gate.admitted, plan.channelTimeoutMs, plan.headersTimeoutMs, plan.cleanupIntervalMs)
+    startSendBounds(s, gate.admitted, plan, log, (over) => { state.overSendBudget = over })
     server = s
     return s
   }
@@ -110,6 +116,22 @@ export function tunedHttpServer (plan: ServerPlan, userHttp: http.ServerOptions 
     // the whole client-supplied X-Forwarded-For chain and report its left-most, spoofable entry.
     trustProxy: trust === undefined ? false : fastifyTrustProxy(trust)
   }
+}
+
+/**
+ * Sending is bounded for as long as the server lives, drains included: a client that stops reading
+ * is closed after channel-timeout without progress, and what slow readers hold stays under the
+ * send budget.
+ */
+function startSendBounds (server: http.Server, sockets: ReadonlySet<Socket>, plan: ServerPlan, log: GateLog, onPressure: (over: boolean) => void): void {
+  const timeout = new SendTimeout(sockets, plan.channelTimeoutMs, plan.cleanupIntervalMs)
+  timeout.start()
+  const budget = plan.sendBudgetBytes > 0 ? new SendBudget(sockets, plan.sendBudgetBytes, log, onPressure) : undefined
+  budget?.start()
+  server.once('close', () => {
+    timeout.stop()
+    budget?.stop()
+  })
 }
 
 /** Per-connection set-up, once per socket (never per request). */
@@ -136,6 +158,14 @@ function buildRequestListener (handler: Handler, state: ServerState, ident: stri
   return function prodserverRequest (req, res) {
     // The connection gate tells a connection between requests from one that never sent one.
     ;(req.socket as unknown as Record<symbol, number>)[kLastRequestAt] = performance.now()
+    // A pipelined request: its response waits in memory behind the current one (send budget).
+    if ((req.socket as unknown as { _httpMessage?: unknown })._httpMessage !== res) {
+      if (state.overSendBudget) {
+        shedPipelined(res)
+        return
+      }
+      noteQueuedResponse(req.socket, res)
+    }
     // During a drain every response closes its connection (supervisor reloads lose no request).
     if (state.draining) res.setHeader('connection', 'close')
     if (ident !== undefined) res.setHeader('server', ident)
@@ -145,4 +175,10 @@ function buildRequestListener (handler: Handler, state: ServerState, ident: stri
     if (stripAll || (stripUntrusted && !isTrustedSocket(req.socket))) stripProxyHeaders(req)
     handler(req, res)
   }
+}
+
+/** Over the send budget a pipelined request is not run: a short 503, then the connection closes. */
+function shedPipelined (res: http.ServerResponse): void {
+  res.writeHead(503, { 'retry-after': '1', connection: 'close', 'content-length': '0' })
+  res.end()
 }

@@ -17,28 +17,25 @@
  * first request head still incomplete headers-timeout after accept gets node:http's 408 here.
  */
 import type { Socket } from 'node:net'
+import { Periodic } from './periodic'
 import { REQUEST_TIMEOUT_RESPONSE, requestStage } from './request-stage'
 import { acceptedAt, admittedAt } from './socket-clock'
 
 export class IdleSweeper {
-  private timer: NodeJS.Timeout | undefined
+  private readonly periodic: Periodic
 
   constructor (
     private readonly sockets: ReadonlySet<Socket>,
     private readonly channelTimeoutMs: number,
     private readonly headersTimeoutMs: number,
-    private readonly intervalMs: number
-  ) {}
-
-  start (): void {
-    this.timer = setInterval(() => this.sweep(), this.intervalMs)
-    this.timer.unref()
+    intervalMs: number
+  ) {
+    this.periodic = new Periodic(() => this.sweep(), intervalMs)
   }
 
-  stop (): void {
-    if (this.timer !== undefined) clearInterval(this.timer)
-    this.timer = undefined
-  }
+  start (): void { this.periodic.start() }
+
+  stop (): void { this.periodic.stop() }
 
   /** Closes admitted sockets silent since admission, or without a first request head in time. Returns how many. */
   sweep (now = performance.now()): number {

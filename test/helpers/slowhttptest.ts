@@ -242,3 +242,30 @@ export function childPids (pid: number): number[] {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
   } catch { return [] }
 }
+
+export interface RssWatch {
+  /** Highest RSS seen so far for each pid, in MB. */
+  peaks: Map<number, number>
+  stop (): Map<number, number>
+}
+
+/** Samples the RSS of `pids()` (re-read each time: workers may change) every `everyMs`. */
+export function watchRss (pids: () => number[], everyMs = 100): RssWatch {
+  const peaks = new Map<number, number>()
+  const sample = (): void => {
+    for (const pid of pids()) {
+      const mb = rssMb(pid)
+      if (mb !== undefined) peaks.set(pid, Math.max(peaks.get(pid) ?? 0, mb))
+    }
+  }
+  sample()
+  const timer = setInterval(sample, everyMs)
+  return {
+    peaks,
+    stop: () => {
+      clearInterval(timer)
+      sample()
+      return peaks
+    }
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Slow read (real slowhttptest -X, the canonical settings: tiny receive windows, a few bytes read
+ * every few seconds, 3 pipelined requests per connection) on a 1 MB route: the bytes held for slow
+ * readers stay under the send budget (25 MB), so a worker stays inside its memory budget and a
+ * single process within a few hundred MB — before, a single process grew past a gigabyte within
+ * seconds and workers outgrew their budget. RSS is read from /proc.
+ */
+import t from 'tap'
+import { ATTACK_APP, PRODSERVER } from './helpers/attack-scenario'
+import { freePort, get, spawnServer } from './helpers/process'
+import { childPids, rssMb, startSlowHttpTest, watchRss } from './helpers/slowhttptest'
+
+/** How long the attack runs: long enough for the old code to pass 1 GB in one process. */
+const ATTACK_S = 8
+/** worker-memory-mb's default: the memory budget of one process; its send budget is an eighth. */
+const WORKER_MEMORY_MB = 200
+const SEND_BUDGET_MB = 25
+
+for (const cluster of [false, true]) {
+  t.test(`slow read on a 1 MB route, ${cluster ? '2 workers' : 'single process'}: every process stays within a few hundred MB`, async (t) => {
+    const port = await freePort()
+    const server = spawnServer(t, [PRODSERVER, 'serve', ATTACK_APP, '--host', '127.0.0.1', '--port', String(port), ...(cluster ? ['--workers', '2'] : [])])
+    await server.waitLine(cluster ? 'all workers ready' : 'listening', 30_000)
+    const servers = (): number[] => cluster ? childPids(server.pid) : [server.pid]
+    // Warm the route up with a fast client: the baseline is the process serving it normally.
+    for (let i = 0; i < 6; i++) t.equal((await get(port, '/big')).status, 200)
+    const baseline = Math.max(...servers().map((pid) => rssMb(pid) ?? 0))
+
+    const rss = watchRss(servers)
+    const attack = startSlowHttpTest(t, {
+      mode: 'slow-read',
+      url: `http://127.0.0.1:${port}/big`,
+      connections: 1000,
+      rate: 200,
+      seconds: ATTACK_S,
+      window: [512, 1024],
+      readBytes: 32,
+      readEverySeconds: 5,
+      pipelined: 3
+    })
+    const report = await attack.finished
+    const peaks = rss.stop()
+    const peak = Math.max(...peaks.values())
+    t.ok(report.samples.some((s) => s.connected >= 100), `the attack held its connections (${JSON.stringify(report.samples.at(-2))})`)
+    const budgetLine = server.lines.find((l) => /over the send budget/.test(l.msg ?? ''))
+    t.ok(budgetLine, `the send budget was reached and enforced: ${String(budgetLine?.msg)}`)
+    // A worker stays inside the memory it was sized for (worker-memory-mb: a heap capped at 75% of
+    // it, Node itself in the rest) plus at most its send budget, the one part a client can grow.
+    // The single process has no heap cap, so the app's garbage (a 1 MB string per response) is
+    // V8's to collect when it likes: there, what serving normally takes plus the budget again.
+    const limit = cluster ? WORKER_MEMORY_MB + SEND_BUDGET_MB : baseline + WORKER_MEMORY_MB
+    t.ok(peak <= limit, `peak RSS ${Math.round(peak)} MB ≤ ${Math.round(limit)} MB (baseline ${Math.round(baseline)} MB; per process: ${JSON.stringify(Object.fromEntries([...peaks].map(([p, v]) => [p, Math.round(v)])))})`)
+  })
+}
