@@ -225,7 +225,8 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
       // The store merges and checks the merged record against the limit (it alone sees it).
       bounded(store.patch!(id, applied.patch, ttl, opts.maxSessionBytes), 'set').then((outcome) => {
         if (outcome !== 'unreadable') {
-          patching!.saved(session, applied.members)
+          if (outcome === 'missing') patching!.markGone(session)
+          else patching!.saved(session, applied.members)
           cb()
           return
         }

@@ -33,6 +33,7 @@ export interface SessionChanges {
  */
 export class LoadedSessions {
   private readonly bases = new WeakMap<object, string | Members>()
+  private readonly gone = new WeakSet<object>()
 
   /** `json`: the record text the session was built from. */
   remember (session: object, json: string): void {
@@ -56,6 +57,15 @@ export class LoadedSessions {
   /** The session was saved with these members: later saves of this request patch from there. */
   saved (session: object, members: Members): void {
     this.bases.set(session, members)
+  }
+
+  /** Its save found no session in the store (destroyed, regenerated or expired meanwhile): nothing was written. */
+  markGone (session: object): void {
+    this.gone.add(session)
+  }
+
+  foundGone (session: object): boolean {
+    return this.gone.has(session)
   }
 }
 

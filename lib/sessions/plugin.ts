@@ -228,6 +228,14 @@ const sessionsPlugin: FastifyPluginAsync<SessionsOptions> = async (fastify, opti
     // Outside the cookie path @fastify/session leaves a plain object; after a store error, too.
     if (typeof session?.isModified !== 'function') { done(null, payload); return }
 
+    if (loaded?.foundGone(session) === true) {
+      // Its save found the session gone (a logout or regenerate() meanwhile, or expiry): no cookie
+      // for a dead id, which would replace the one a parallel login has just set.
+      dropSetCookie(reply, cookieName)
+      done(null, payload)
+      return
+    }
+
     if (session.cookie.secure === true && request.protocol !== 'https') {
       // @fastify/session saves nothing and sets no cookie: logins silently "do not stick"
       // (research L11, the most reported @fastify/session complaint).

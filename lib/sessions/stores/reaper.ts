@@ -7,6 +7,8 @@
  *   hit EMFILE (session-file-store #6, PR #15).
  * - Several workers may reap the same directory at once: every ENOENT (someone else was faster)
  *   is normal; no error ever escapes a run (it is counted), nothing is printed.
+ * - Record locks (`<id>.lock`, file/record-lock.ts) count as temp files: a live writer holds one
+ *   for milliseconds, so one a minute old was left by a process that died.
  * - Temp files are judged by ctime, not mtime: a temp file gets its final mtime (the expiry, in
  *   the future) before its rename, while ctime is the time of its last change.
  * - Known, documented race: a record found expired may be replaced by a fresh write to the same id
