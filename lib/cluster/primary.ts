@@ -21,6 +21,7 @@ import { ConnectionHandoff } from './handoff'
 import { StopBarrier } from './stop-barrier'
 import type { ServeHandle } from './handle'
 import type { LauncherLog } from './log'
+import { defaultSessionDir, workersDefaultDir } from '../sessions/stores/file/default-dir'
 import { heartbeatIntervalMs, isProtocolMessage, WORKER_BOOT_ERROR, WORKER_ENV, type PrimaryMessage, type WorkerMessage } from './protocol'
 import { SupervisorMetrics, type RestartReason } from '../ops/supervisor-metrics'
 import { startMetricsServer, type MetricsEndpoint } from '../ops/metrics-server'
@@ -143,6 +144,7 @@ export class Supervisor {
     this.target = Math.max(1, options.plan.workers)
     this.workerEnv = { ...options.workerEnv }
     this.adoptSessionSecret()
+    this.adoptSessionDir()
     // Ready workers only: a booting one is still loading code, a draining one is on its way out.
     const watched = (): Array<{ pid: number, heap?: HeapUse }> => [...this.workers.values()].filter((rec) => rec.state === 'ready')
     this.memory = new MemoryWatch(this.plan.memory, watched, (pid, verdict, reading) => this.overMemoryBudget(pid, verdict, reading))
@@ -595,6 +597,19 @@ export class Supervisor {
    * when none is configured and this is not production (where the sessions plugin refuses to boot
    * without one).
    */
+  /**
+   * The workers' default session directory, when another local user has taken it: one private
+   * directory for all of them, for the primary's lifetime (sessions/stores/file/default-dir.ts).
+   */
+  private adoptSessionDir (): void {
+    const configured = [this.env.PRODSERVER_SESSION_DIR, this.env.SESSION_DIR, this.workerEnv.PRODSERVER_SESSION_DIR, this.env[WORKER_ENV.sessionDir]]
+    if (configured.some((s) => s !== undefined && s !== '')) return
+    const taken = workersDefaultDir(defaultSessionDir())
+    if (taken === undefined) return
+    this.workerEnv[WORKER_ENV.sessionDir] = taken.dir
+    this.log.warn(taken.warning)
+  }
+
   private adoptSessionSecret (): void {
     const configured = [this.env.PRODSERVER_SESSION_SECRET, this.env.SESSION_SECRET, this.workerEnv.PRODSERVER_SESSION_SECRET, this.env[WORKER_ENV.sessionSecret]]
     if (configured.some((s) => s !== undefined && s !== '') || this.env.NODE_ENV === 'production') return

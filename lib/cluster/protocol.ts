@@ -7,6 +7,7 @@
  * (research §4.5, pitfall 11), so only the primary listens to signals.
  */
 import cluster from 'node:cluster'
+import { INTERNAL_SESSION_DIR_ENV } from '../sessions/stores/file/default-dir'
 import type { Plan } from '../plan/types'
 import type { MetricsJSON } from '../ops/types'
 import type { HeapUse } from '../system/process-memory'
@@ -17,6 +18,8 @@ export const WORKER_ENV = {
   plan: 'PRODSERVER_INTERNAL_PLAN',
   /** The primary's generated session secret, the same for every worker and across reloads. */
   sessionSecret: 'PRODSERVER_INTERNAL_SESSION_SECRET',
+  /** The private session directory the primary made when the default one was taken (default-dir.ts). */
+  sessionDir: INTERNAL_SESSION_DIR_ENV,
   /** Target worker count, so the sessions plugin can refuse a per-process memory store. */
   workerCount: 'PRODSERVER_WORKER_COUNT'
 } as const

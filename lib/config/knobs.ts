@@ -313,7 +313,7 @@ export const KNOBS = [
   {
     name: 'session-dir', kind: 'string', group: 'session', env: ['PRODSERVER_SESSION_DIR', 'SESSION_DIR'],
     pluginOption: 'dir', defaultText: 'per-app dir under the OS temp dir',
-    help: 'Directory of the file store, shared by all workers of the host (created 0700).'
+    help: 'Directory of the file store, shared by all workers of the host; created 0700; an existing one must be ours (not a link, owned by this user, writable by it only).'
   },
   {
     name: 'redis-url', kind: 'string', group: 'session', env: ['PRODSERVER_REDIS_URL', 'REDIS_URL'], secret: false,

@@ -7,19 +7,20 @@
  * `pluginOption` (`store`, `secret`, `ttl`…), so a bad value is reported as `option store=…`, and an
  * env value as `SESSION_STORE=…`: one line naming the source, the value and what is accepted.
  */
-import crypto from 'node:crypto'
-import os from 'node:os'
 import path from 'node:path'
 import { camelCase, knobsInGroup, type ListenAddress } from '../config/knobs'
 import { resolveKnobs } from '../config/resolve'
 import { KnobError, parseDuration } from '../config/values'
 import type { Secret } from '../config/secret-list'
+import { defaultSessionDir } from './stores/file/default-dir'
 import { OPTION_RULES, readFastifySessionOptions, type FastifySessionOptions, type Priority, type SameSite, type Signer } from './options'
 import type { RedisClient } from './stores/redis'
 import { isIoredis } from './stores/redis/client'
 import { isNodeRedis } from './stores/redis/node-redis'
 import type { SessionRecordStore } from './stores/types'
 import { CallbackSessionStore, isCallbackStore, type CallbackSessionStoreApi } from './stores/callback'
+
+export { defaultSessionDir }
 
 export type StoreName = 'auto' | 'redis' | 'file' | 'memory'
 export type CookieSecure = 'auto' | 'true' | 'false'
@@ -234,27 +235,6 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
     sources,
     // "unknown variable PRODSERVER_…" warnings concern every knob: the launcher reports those.
     warnings: resolved.warnings.filter((w) => !w.startsWith('unknown variable'))
-  }
-}
-
-/**
- * The default file-store directory: one per (user, application) on this host, so every worker of
- * one app shares it (they run as the same user in the same working directory) and two apps or
- * two users never read each other's sessions. Under the OS temp dir because it is writable
- * everywhere (containers with a read-only app dir included); set SESSION_DIR for sessions that must
- * survive a reboot or a tmp cleaner.
- */
-export function defaultSessionDir (cwd: string = process.cwd()): string {
-  const uid = typeof process.getuid === 'function' ? String(process.getuid()) : safeUserName()
-  const app = crypto.createHash('sha256').update(cwd).digest('hex').slice(0, 12)
-  return path.join(os.tmpdir(), `fastify-prodserver-sessions-${uid}-${app}`)
-}
-
-function safeUserName (): string {
-  try {
-    return os.userInfo().username.replace(/[^A-Za-z0-9_-]/g, '_')
-  } catch {
-    return 'user'
   }
 }
 

@@ -14,6 +14,8 @@ import { selectStore, type StoreKind } from './select'
 import { RedisSessionStore } from './stores/redis'
 import { MemorySessionStore, MEMORY_PRODUCTION_WARNING } from './stores/memory'
 import { FileSessionStore } from './stores/file'
+import { ForeignDirectoryError } from './stores/file/dir'
+import { INTERNAL_SESSION_DIR_ENV, fallbackWarning, makePrivateDir } from './stores/file/default-dir'
 import { CallbackSessionStore } from './stores/callback'
 import type { SessionRecordStore } from './stores/types'
 
@@ -53,8 +55,10 @@ export async function openStore (config: SessionConfig, log: FastifyBaseLogger):
         log.warn(`sessions: ${MEMORY_PRODUCTION_WARNING}`)
       }
       return { store: new MemorySessionStore({ log }), kind: 'memory', reason: selection.reason, owned: true }
-    case 'file':
-      return { store: openFile(config, log), kind: 'file', reason: selection.reason, owned: true }
+    case 'file': {
+      const store = openFile(config, log)
+      return { store, kind: 'file', reason: selection.reason.split(config.dir).join(store.dir), owned: true }
+    }
     case 'redis':
       break
   }
@@ -84,17 +88,35 @@ export async function openStore (config: SessionConfig, log: FastifyBaseLogger):
     if (!selection.fallbackToFile) throw oneLine(err)
     const message = err instanceof Error ? err.message : String(err)
     log.warn(`sessions: ${message}; falling back to the file store in ${config.dir} (sessions are shared by the workers of this host only)`)
+    const store = openFile(config, log)
     return {
-      store: openFile(config, log),
+      store,
       kind: 'file',
-      reason: `auto: Redis unreachable at boot within ${config.bootTimeoutMs} ms; fell back to the file store (${config.dir})`,
+      reason: `auto: Redis unreachable at boot within ${config.bootTimeoutMs} ms; fell back to the file store (${store.dir})`,
       owned: true
     }
   }
 }
 
-function openFile (config: SessionConfig, log: FastifyBaseLogger): SessionRecordStore {
-  return new FileSessionStore({ dir: config.dir, log, timeoutMs: config.timeoutMs })
+/**
+ * The file store in SESSION_DIR, which must be ours (stores/file/dir.ts): an explicit one that is
+ * not fails the boot naming it; the default one is replaced by a private directory (default-dir.ts).
+ */
+function openFile (config: SessionConfig, log: FastifyBaseLogger): FileSessionStore {
+  const open = (dir: string, where: string): FileSessionStore => new FileSessionStore({ dir, where, log, timeoutMs: config.timeoutMs })
+  const source = config.sources['session-dir']
+  if (!config.dirIsDefault) return open(config.dir, source === undefined ? 'SESSION_DIR' : source.replace(/^env /, ''))
+  // The launcher's primary found the default taken and made one private directory for all its workers.
+  const handed = process.env[INTERNAL_SESSION_DIR_ENV]
+  if (handed !== undefined && handed !== '') return open(handed, `SESSION_DIR (default, ${INTERNAL_SESSION_DIR_ENV})`)
+  try {
+    return open(config.dir, 'SESSION_DIR (default)')
+  } catch (err) {
+    if (!(err instanceof ForeignDirectoryError)) throw err
+    const fresh = makePrivateDir(config.dir)
+    log.warn(fallbackWarning(config.dir, err.reason, fresh, false))
+    return open(fresh, 'SESSION_DIR (default)')
+  }
 }
 
 /**

@@ -39,15 +39,15 @@
  * write cannot land in between and be undone; every record write takes that lock.
  */
 import { randomBytes } from 'node:crypto'
-import { promises as fsp } from 'node:fs'
+import { constants as fsConstants, type Stats } from 'node:fs'
 import path from 'node:path'
 import { DEFAULT_TOMBSTONE_MS, type PatchOutcome, type SessionPatch, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
 import { decodeRecord, encodeRecord } from './file/envelope'
-import { prepareDirectory } from './file/dir'
+import { StoreDirectory } from './file/store-dir'
 import { writeAtomic, writeAtomicKeepOpen } from './file/atomic'
-import { RECORD_EXT, sessionPaths, type SessionPaths } from './file/paths'
+import { RECORD_EXT, sessionPaths, shardOf, type SessionPaths } from './file/paths'
 import { reapDirectory, startReaper, type Reaper, type ReapResult } from './reaper'
-import { statOrNull, unlinkIfPresent } from './file/missing-ok'
+import { lstatOrNull, unlinkIfPresent } from './file/missing-ok'
 import * as fdCalls from './file/fd-calls'
 import { LatestWriteQueue } from './file/latest-write'
 import { PinnedRecords } from './file/pinned'
@@ -58,15 +58,21 @@ import { sessionTooLarge } from '../size-limit'
 export interface FileStoreLog { warn (msg: string): void }
 
 export interface FileSessionStoreOptions {
-  /** The directory (created 0700; an existing looser one is tightened with a warning). */
+  /**
+   * The directory (created 0700). It and its shards must be ours: owned by this process's user, not
+   * symlinks, writable by us only (file/dir.ts); an existing one others may only read is tightened
+   * to 0700 with a warning; anything else throws ForeignDirectoryError.
+   */
   dir: string
+  /** How errors name the directory's setting (default `SESSION_DIR`). */
+  where?: string
   /** How long a destroyed id is refused (default DEFAULT_TOMBSTONE_MS, 10 min). */
   tombstoneMs?: number
   /** Reaper interval (default 10 min); 0 disables the timer (call reap() yourself). */
   reapIntervalMs?: number
   /** fsync each write before its rename (default false; see file/atomic.ts for the trade-off). */
   fsync?: boolean
-  /** Receives warnings (directory tightened, corrupt record). Nothing is ever printed otherwise. */
+  /** Receives warnings (directory tightened, corrupt record, a link where a record should be). Nothing is ever printed otherwise. */
   log?: FileStoreLog
   /** Longest wait for another process's write of the same session (default 1000 ms, the store timeout). */
   timeoutMs?: number
@@ -97,10 +103,18 @@ function combineWrites (older: RecordWrite, newer: RecordWrite): RecordWrite {
 const DEFAULT_REAP_INTERVAL_MS = 10 * 60 * 1000
 /** Distinct corrupt ids remembered for "warn once"; beyond that the memory is reset. */
 const MAX_WARNED_IDS = 10_000
+/**
+ * Record reads never follow a symlink, and never wait on a FIFO planted where a record should be
+ * (O_NONBLOCK only matters for those: a regular file opens and reads the same).
+ */
+const READ_RECORD = fdCalls.READ_NOFOLLOW | (fsConstants.O_NONBLOCK ?? 0)
 
 export class FileSessionStore implements SessionRecordStore {
   readonly kind = 'file' as const
+  /** The directory, absolute (its files are reached through `dirs`, see file/store-dir.ts). */
   readonly dir: string
+  private readonly dirs: StoreDirectory
+  private readonly shardDir = (shard: string): string => this.dirs.shard(shard)
   readonly tombstoneMs: number
   readonly fsync: boolean
   readonly timeoutMs: number
@@ -112,25 +126,68 @@ export class FileSessionStore implements SessionRecordStore {
   /** Overlapping saves of one session in this process: in order, those that waited folded into one write (file/latest-write.ts). */
   private readonly recordWrites = new LatestWriteQueue<RecordWrite, PatchOutcome>(async (id, w) => await this.writeRecord(id, w), combineWrites)
   private closed = false
+  /** Operations in flight (see get()). */
+  private active = 0
 
   constructor (opts: FileSessionStoreOptions) {
     if (typeof opts?.dir !== 'string' || opts.dir === '') throw new TypeError('FileSessionStore: option dir is required')
     this.log = opts.log
-    this.dir = prepareDirectory(opts.dir, opts.log)
+    this.dirs = new StoreDirectory(opts.dir, opts.where ?? 'SESSION_DIR', opts.log)
+    this.dir = this.dirs.dir
     this.tombstoneMs = opts.tombstoneMs ?? DEFAULT_TOMBSTONE_MS
     this.fsync = opts.fsync === true
     this.timeoutMs = opts.timeoutMs ?? 1000
     const interval = opts.reapIntervalMs ?? DEFAULT_REAP_INTERVAL_MS
-    this.reaper = interval > 0 ? startReaper(this.dir, interval) : null
+    this.reaper = interval > 0 ? startReaper(this.dirs, interval, { log: opts.log }) : null
   }
 
+  // The operations, counted while in flight: close() waits for them before it closes the
+  // directory descriptors their paths go through (a closed number may be reused by another file).
+
   async get (id: string): Promise<StoredSession | null> {
-    const p = sessionPaths(this.dir, id)
+    this.active++
+    try { return await this.getNow(id) } finally { this.active-- }
+  }
+
+  async set (id: string, json: string, ttlMs: number): Promise<void> {
+    this.active++
+    try { await this.setNow(id, json, ttlMs) } finally { this.active-- }
+  }
+
+  /** Read, merge and write under the record's lock (file/record-lock.ts), so other workers' patches are kept. */
+  async patch (id: string, changes: SessionPatch, ttlMs: number, maxBytes?: number): Promise<PatchOutcome> {
+    this.active++
+    try { return await this.patchNow(id, changes, ttlMs, maxBytes) } finally { this.active-- }
+  }
+
+  async touch (id: string, ttlMs: number): Promise<void> {
+    this.active++
+    try { await this.touchNow(id, ttlMs) } finally { this.active-- }
+  }
+
+  async destroy (id: string): Promise<void> {
+    this.active++
+    try { await this.destroyNow(id) } finally { this.active-- }
+  }
+
+  async check (): Promise<StoreCheck> {
+    this.active++
+    try { return await this.checkNow() } finally { this.active-- }
+  }
+
+  /** The record, tombstone and lock names of `id` (throws RefusedSessionIdError for a bad id). */
+  private paths (id: string): SessionPaths {
+    return sessionPaths(this.dir, id, this.shardDir)
+  }
+
+  private async getNow (id: string): Promise<StoredSession | null> {
+    const p = this.paths(id)
     if (this.pinned?.has(id) === true) {
       // Read before: one stat tells whether the copy we hold is still the record (file/pinned.ts).
-      const st = await statOrNull(p.record)
-      if (st === null) {
+      const st = await lstatOrNull(p.record)
+      if (st === null || !st.isFile()) {
         this.pinned.drop(id)
+        if (st !== null) this.warnForeign(id, p.record, st)
         return null
       }
       if (st.mtimeMs <= Date.now()) return null
@@ -140,64 +197,70 @@ export class FileSessionStore implements SessionRecordStore {
     return await this.readRecord(id, p)
   }
 
-  async set (id: string, json: string, ttlMs: number): Promise<void> {
-    const paths = sessionPaths(this.dir, id)
+  private async setNow (id: string, json: string, ttlMs: number): Promise<void> {
+    const paths = this.paths(id)
     if (typeof json !== 'string') throw new TypeError('FileSessionStore.set: json must be a string')
     await this.recordWrites.submit(id, { paths, json, ttlMs })
   }
 
-  /** Read, merge and write under the record's lock (file/record-lock.ts), so other workers' patches are kept. */
-  async patch (id: string, changes: SessionPatch, ttlMs: number, maxBytes?: number): Promise<PatchOutcome> {
-    const paths = sessionPaths(this.dir, id)
+  private async patchNow (id: string, changes: SessionPatch, ttlMs: number, maxBytes?: number): Promise<PatchOutcome> {
+    const paths = this.paths(id)
     return await this.recordWrites.submit(id, { paths, patch: changes, ttlMs, maxBytes })
   }
 
-  async touch (id: string, ttlMs: number): Promise<void> {
-    const p = sessionPaths(this.dir, id)
+  private async touchNow (id: string, ttlMs: number): Promise<void> {
+    const p = this.paths(id)
     if (!(ttlMs > 0)) return
     try {
       // An expired record must stay expired: utimes would bring it back.
-      const st = await fdCalls.stat(p.record)
+      const st = await fdCalls.lstat(p.record)
+      if (!st.isFile()) { this.warnForeign(id, p.record, st); return }
       if (st.mtimeMs <= Date.now()) return
       const t = (Date.now() + ttlMs) / 1000
-      await fdCalls.utimes(p.record, t, t)
+      // lutimes: were the record swapped for a symlink since the lstat, only the link's own times change.
+      await fdCalls.lutimes(p.record, t, t)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
   }
 
-  async destroy (id: string): Promise<void> {
-    const p = sessionPaths(this.dir, id)
+  private async destroyNow (id: string): Promise<void> {
+    const p = this.paths(id)
     this.pinned?.drop(id)
     // A never-saved (or already expired) id needs no tombstone: logout spam must not fill the
     // directory with them, and an expired record is no session, like in the other stores.
-    const st = await statOrNull(p.record)
+    const st = await lstatOrNull(p.record)
+    if (st !== null && !st.isFile()) { this.warnForeign(id, p.record, st); return }
     if (st === null || st.mtimeMs <= Date.now()) return
     await writeAtomic(p.tombstone, Buffer.alloc(0), { mtimeMs: Date.now() + this.tombstoneMs, fsync: this.fsync })
     await unlinkIfPresent(p.record)
   }
 
   /** Write, read back and delete a probe file: proves the directory is usable, not just present. */
-  async check (): Promise<StoreCheck> {
+  private async checkNow (): Promise<StoreCheck> {
     const start = process.hrtime.bigint()
-    const probe = path.join(this.dir, `.check.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+    const probe = `${this.dirs.top()}${path.sep}.check.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
     try {
-      const token = randomBytes(8).toString('hex')
-      await fsp.writeFile(probe, token, { mode: 0o600, flag: 'wx' })
-      const back = await fsp.readFile(probe, 'utf8')
-      if (back !== token) throw new Error('probe file read back different content')
+      const token = Buffer.from(randomBytes(8).toString('hex'))
+      // 'wx' (O_EXCL) never follows a symlink; the read back does not either.
+      const out = await fdCalls.open(probe, 'wx', 0o600)
+      try { await fdCalls.writeAll(out, token) } finally { await fdCalls.close(out) }
+      const back = await fdCalls.open(probe, fdCalls.READ_NOFOLLOW)
+      let read: Buffer
+      try { read = await fdCalls.readHead(back, token.length + 1) } finally { await fdCalls.close(back) }
+      if (!read.equals(token)) throw new Error('probe file read back different content')
       return { ok: true, latencyMs: Number(process.hrtime.bigint() - start) / 1e6 }
     } catch (err) {
-      return { ok: false, latencyMs: Number(process.hrtime.bigint() - start) / 1e6, error: (err as Error).message }
+      return { ok: false, latencyMs: Number(process.hrtime.bigint() - start) / 1e6, error: this.dirs.shownIn((err as Error).message) }
     } finally {
-      await fsp.unlink(probe).catch(() => {})
+      await fdCalls.unlink(probe).catch(() => {})
     }
   }
 
   /** One reaper pass now (expired records, lapsed tombstones, orphaned temp files). */
   async reap (): Promise<ReapResult | null> {
     if (this.reaper !== null) return await this.reaper.runOnce()
-    return await reapDirectory(this.dir)
+    return await reapDirectory(this.dirs, { log: this.log })
   }
 
   async close (): Promise<void> {
@@ -205,14 +268,20 @@ export class FileSessionStore implements SessionRecordStore {
     this.closed = true
     this.pinned?.close()
     await this.reaper?.stop()
+    // Operations still running finish first (each is short; bounded anyway, then closed regardless).
+    const deadline = Date.now() + 2 * this.timeoutMs + 1000
+    while (this.active > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    this.dirs.close()
   }
 
   private async readRecord (id: string, p: SessionPaths): Promise<StoredSession | null> {
     let fd: number
     try {
-      fd = await fdCalls.open(p.record, 'r')
+      fd = await fdCalls.open(p.record, READ_RECORD)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return null
+      if (code === 'ELOOP') { this.warnForeign(id, p.record, null); return null }
       this.releasePinsIfOutOfDescriptors(err)
       throw err
     }
@@ -222,6 +291,7 @@ export class FileSessionStore implements SessionRecordStore {
       // writer renames a new version over the name meanwhile. A short read (truncated file)
       // fails decodeRecord.
       const st = await fdCalls.fstat(fd)
+      if (!st.isFile()) { this.warnForeign(id, p.record, st); return null }
       if (st.mtimeMs <= Date.now()) return null
       const bytes = await fdCalls.readHead(fd, st.size)
       const json = decodeRecord(bytes)
@@ -240,13 +310,17 @@ export class FileSessionStore implements SessionRecordStore {
   }
 
   private async writeRecord (id: string, w: RecordWrite): Promise<PatchOutcome> {
-    const p = w.paths
     // Every change of the record takes its lock, not only patches: a record renamed or removed
     // between a patcher's read and its rename would be undone by that rename.
-    const lock = await lockRecord(p.lock, this.timeoutMs).catch((err: unknown) => {
+    const lock = await lockRecord(w.paths.lock, this.timeoutMs).catch(async (err: unknown) => {
       this.releasePinsIfOutOfDescriptors(err)
-      throw err
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      // Its shard directory was removed by hand: made (and checked) again, then the paths anew.
+      this.dirs.reopenShard(shardOf(id))
+      w = { ...w, paths: this.paths(id) }
+      return await lockRecord(w.paths.lock, this.timeoutMs)
     })
+    const p = w.paths
     try {
       // Same rule as the Redis store: a ttl <= 0 (or NaN) ends the session now.
       if (!(w.ttlMs > 0)) {
@@ -303,17 +377,33 @@ export class FileSessionStore implements SessionRecordStore {
   }
 
   private async isTombstoned (file: string): Promise<boolean> {
-    const st = await statOrNull(file)
-    return st !== null && st.mtimeMs > Date.now()
+    const st = await lstatOrNull(file)
+    return st !== null && st.isFile() && st.mtimeMs > Date.now()
+  }
+
+  /**
+   * Something other than a regular file where a record should be (a symlink, a FIFO…): not ours.
+   * Never followed, read, touched or deleted; one warning per id (issue 10: reads followed a
+   * planted link and a touch moved its target's mtime by 23 h).
+   */
+  private warnForeign (id: string, file: string, st: Stats | null): void {
+    if (this.warnedCorrupt.has(id)) return
+    if (this.warnedCorrupt.size >= MAX_WARNED_IDS) this.warnedCorrupt.clear()
+    this.warnedCorrupt.add(id)
+    const what = st === null || st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'
+    this.log?.warn(`session file ${this.shownRecord(id, file)} is ${what}, not a record this store wrote; left alone and treated as no session`)
+  }
+
+  /** A session id is a bearer credential: log only enough of it to find the file. */
+  private shownRecord (id: string, file: string): string {
+    return path.join(path.dirname(this.dirs.shown(file)), `${id.slice(0, 6)}…${RECORD_EXT}`)
   }
 
   private warnCorrupt (id: string, file: string, size: number): void {
     if (this.warnedCorrupt.has(id)) return
     if (this.warnedCorrupt.size >= MAX_WARNED_IDS) this.warnedCorrupt.clear()
     this.warnedCorrupt.add(id)
-    // A session id is a bearer credential: log only enough of it to find the file.
-    const shown = path.join(path.dirname(file), `${id.slice(0, 6)}…${RECORD_EXT}`)
-    this.log?.warn(`session file ${shown} is corrupt or truncated (${size} bytes); treated as no session until it is rewritten or reaped`)
+    this.log?.warn(`session file ${this.shownRecord(id, file)} is corrupt or truncated (${size} bytes); treated as no session until it is rewritten or reaped`)
   }
 }
 

@@ -18,7 +18,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Stats } from 'node:fs'
-import path from 'node:path'
 import * as fdCalls from './fd-calls'
 
 export interface AtomicWriteOptions {
@@ -75,15 +74,13 @@ async function replaceFile (target: string, data: Buffer, opts: AtomicWriteOptio
   }
 }
 
-/** Creates `file` 0600; if its directory is gone (a shard removed by hand), creates that once. */
+/**
+ * Creates `file` 0600. 'wx' is O_CREAT|O_EXCL: an existing name, a symlink included, is EEXIST —
+ * never followed. A missing directory (a shard removed by hand) is ENOENT: the store checks and
+ * creates it again (file/store-dir.ts), a blind mkdir here could create it through a symlink.
+ */
 async function openExclusive (file: string): Promise<number> {
-  try {
-    return await fdCalls.open(file, 'wx', 0o600)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    await fdCalls.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
-    return await fdCalls.open(file, 'wx', 0o600)
-  }
+  return await fdCalls.open(file, 'wx', 0o600)
 }
 
 const RETRYABLE_ON_WINDOWS = new Set(['EPERM', 'EACCES', 'EBUSY'])

@@ -22,8 +22,16 @@ export const fsync = promisify(fs.fsync)
 export const mkdir = promisify(fs.mkdir)
 export const rename = promisify(fs.rename)
 export const stat = promisify(fs.stat)
+export const lstat = promisify(fs.lstat)
+export const readdir = promisify(fs.readdir)
 export const unlink = promisify(fs.unlink)
 export const utimes = promisify(fs.utimes)
+/** Sets the times of the name itself: a symlink's own, never its target's (touch, file.ts). */
+export const lutimes = promisify(fs.lutimes)
+
+/** open() flags that never follow a symlink as the last component (0 where the OS has none). */
+export const NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0
+export const READ_NOFOLLOW = fs.constants.O_RDONLY | NOFOLLOW
 
 const readAt = promisify(fs.read)
 const writeAt = promisify(fs.write)

@@ -4,18 +4,19 @@
  * (EACCES, EIO…) still throws and becomes a 503.
  */
 import type { Stats } from 'node:fs'
-import { stat, unlink } from './fd-calls'
+import { lstat, unlink } from './fd-calls'
 
-export async function statOrNull (file: string): Promise<Stats | null> {
+/** lstat: a symlink is reported as itself, never as its target (callers treat it as foreign). */
+export async function lstatOrNull (file: string): Promise<Stats | null> {
   try {
-    return await stat(file)
+    return await lstat(file)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
   }
 }
 
-/** True when this call removed the file, false when it was already gone. */
+/** True when this call removed the file, false when it was already gone. unlink never follows a symlink. */
 export async function unlinkIfPresent (file: string): Promise<boolean> {
   try {
     await unlink(file)

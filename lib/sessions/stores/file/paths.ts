@@ -50,13 +50,17 @@ export const OWNED_NAME = new RegExp(`^${SESSION_ID_CHARS}\\.(json|gone)$`)
  */
 export const TEMP_NAME = new RegExp(`^(?:(?:${SESSION_ID_CHARS}\\.(?:json|gone|lock)|\\.check)\\.\\d+\\.[0-9a-f]{8,}\\.tmp|${SESSION_ID_CHARS}\\.lock)$`)
 
-/** Throws RefusedSessionIdError when the id must not reach the filesystem. `dir` must already be absolute. */
-export function sessionPaths (dir: string, id: unknown): SessionPaths {
+/**
+ * Throws RefusedSessionIdError when the id must not reach the filesystem. `dir` must already be
+ * absolute; `shardDir` gives the path of a shard when it is not `<dir>/<shard>` (the store goes
+ * through its directory descriptors: store-dir.ts).
+ */
+export function sessionPaths (dir: string, id: unknown, shardDir?: (shard: string) => string): SessionPaths {
   assertSessionId(id)
   // Concatenation, not path.resolve (this runs for every store call): the allow-list admits no
   // separator, dot or NUL. The dirname check stays as the independent second guard: dirname does
   // not normalise, so an id with '/' or '..' in it would not have the shard as its dirname.
-  const shard = (dir.endsWith(path.sep) ? dir : dir + path.sep) + shardOf(id)
+  const shard = shardDir !== undefined ? shardDir(shardOf(id)) : (dir.endsWith(path.sep) ? dir : dir + path.sep) + shardOf(id)
   const base = shard + path.sep + id
   const record = base + RECORD_EXT
   if (path.dirname(record) !== shard) throw new RefusedSessionIdError(id)

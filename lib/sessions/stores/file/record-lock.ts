@@ -25,7 +25,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
-import path from 'node:path'
 import { promisify } from 'node:util'
 import * as fdCalls from './fd-calls'
 
@@ -85,10 +84,9 @@ async function tryCreate (file: string): Promise<boolean> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EEXIST') return false
-    if (code !== 'ENOENT') throw err
-    // Its shard directory was removed by hand: created again, like atomic.ts does for records.
-    await fdCalls.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
-    return await tryCreate(file)
+    // ENOENT: its shard directory was removed by hand; the store checks and creates it again
+    // (file/store-dir.ts) and retries.
+    throw err
   }
   let written = false
   try {
@@ -106,7 +104,7 @@ async function breakIfStale (file: string, staleMs: number): Promise<boolean> {
   let seen: fs.Stats
   let owner: number
   try {
-    seen = await fdCalls.stat(file)
+    seen = await fdCalls.lstat(file)
     owner = await readOwner(file)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true
@@ -122,7 +120,7 @@ async function breakIfStale (file: string, staleMs: number): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true
     throw err
   }
-  const moved = await fdCalls.stat(aside)
+  const moved = await fdCalls.lstat(aside)
   if (moved.ino !== seen.ino || moved.dev !== seen.dev) await link(aside, file).catch(() => {})
   await fdCalls.unlink(aside).catch(() => {})
   return true
