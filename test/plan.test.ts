@@ -142,14 +142,16 @@ t.test('send budget: an eighth of the process budget (half of what the heap cap 
   t.match(plan({ workers: 8 }, machine(4, 512)).formula.steps.join('\n'), '* 0.125 = 8 MB → 16 MB (minimum)')
 })
 
-t.test('keep-alive follows channel-timeout unless set, and warns at or below the ALB idle timeout', async (t) => {
+t.test('keep-alive follows channel-timeout unless set, and warns at or below the proxies\' 60 s idle timeout', async (t) => {
   const dflt = plan({}, machine(2, 2048))
   t.equal(dflt.server.keepAliveTimeoutMs, 120_000)
   t.equal(dflt.sources['keep-alive-timeout'], '= channel-timeout (default)')
   t.same(dflt.warnings, [])
   const short = planServer({ env: { WAITRESS_CHANNEL_TIMEOUT: '30' } }, machine(2, 2048))
   t.equal(short.server.keepAliveTimeoutMs, 30_000)
-  t.match(short.warnings.join('\n'), "keep-alive-timeout 30s (= channel-timeout (env WAITRESS_CHANNEL_TIMEOUT)) is not above AWS ALB's 60 s idle timeout")
+  const warning = short.warnings.join('\n')
+  t.match(warning, 'keep-alive-timeout 30s (= channel-timeout (env WAITRESS_CHANNEL_TIMEOUT)) is not above the 60 s a proxy keeps an idle connection to its backend')
+  for (const proxy of ['nginx upstream keepalive_timeout 60s', 'AWS ALB idle timeout 60 s', 'HAProxy', 'keep-alive-timeout + 1 s']) t.match(warning, proxy)
   const set = plan({ channelTimeout: '30s', keepAliveTimeout: '75s' }, machine(2, 2048))
   t.same([set.server.channelTimeoutMs, set.server.keepAliveTimeoutMs, set.warnings], [30_000, 75_000, []])
 })

@@ -40,7 +40,8 @@ t.test('keep-alive timeout is advertised and closes the connection after the res
   const r = await raw(s.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
   t.match(r.data, /^HTTP\/1\.1 200/)
   t.match(r.data, /Keep-Alive: timeout=1\r\n/i, 'advertises the keep-alive timeout')
-  t.ok(r.closedAfterMs >= 900, `kept open between requests (${r.closedAfterMs} ms)`)
+  // Node closes at keepAliveTimeout + 1 s (what `prodserver config`'s short keep-alive warning says).
+  t.ok(r.closedAfterMs >= 1900, `kept open for the keep-alive timeout + Node's 1 s (${r.closedAfterMs} ms)`)
   t.ok(r.closedAfterMs < 5000, `closed after the keep-alive timeout (+ Node's 1 s buffer) (${r.closedAfterMs} ms)`)
 })
 

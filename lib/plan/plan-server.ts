@@ -22,7 +22,13 @@ export interface PlanOptions extends KnobOptions {
   flags?: Record<string, string | boolean>
 }
 
-/** AWS ALB's default idle timeout: a keep-alive at or below it lets the balancer reuse a closing socket (502s). */
+/**
+ * The idle time of a proxy's pooled backend connections: nginx's upstream keepalive_timeout and
+ * AWS ALB's idle timeout default to 60 s. A keep-alive at or below it lets the proxy reuse a
+ * connection Node is closing (502s). Node itself closes at keepAliveTimeout + 1 s (its
+ * HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER in Node 20, the keepAliveTimeoutBuffer default in 22 and
+ * 24; checked against a real socket on each).
+ */
 const LB_IDLE_TIMEOUT_MS = 60_000
 const NOT_APPLICABLE = 'not applicable on Node (libuv uses epoll)'
 const SINGLE_HEAP_STEP = "Heap: Node's default (single process, no --max-old-space-size; set one in NODE_OPTIONS to cap it)"
@@ -161,7 +167,10 @@ function planServerOptions (r: ResolvedKnobs, sources: Record<string, string>, w
   if (v['keep-alive-timeout'] === undefined) sources['keep-alive-timeout'] = `= channel-timeout (${sources['channel-timeout']})`
   if (keepAlive <= LB_IDLE_TIMEOUT_MS) {
     const knob = knobByName('keep-alive-timeout')!
-    warnings.push(`keep-alive-timeout ${formatKnobValue(knob, keepAlive)} (${sources['keep-alive-timeout']}) is not above AWS ALB's 60 s idle timeout; behind such a balancer expect intermittent 502s`)
+    warnings.push(`keep-alive-timeout ${formatKnobValue(knob, keepAlive)} (${sources['keep-alive-timeout']}) is not above the 60 s a proxy keeps an idle connection to its backend ` +
+      '(nginx upstream keepalive_timeout 60s, AWS ALB idle timeout 60 s; HAProxy purges idle server connections after pool-purge-delay, 5 s by default); ' +
+      'a proxy that reuses a connection just as Node closes it answers 502. Node closes an idle connection keep-alive-timeout + 1 s after its last response: ' +
+      "set keep-alive-timeout above the proxy's idle timeout")
   }
   return {
     channelTimeoutMs: v['channel-timeout'],
