@@ -7,14 +7,9 @@
 //   node bench/launcher.js            (BENCH_DURATION=5 seconds per measurement, BENCH_WARMUP=1)
 
 const path = require('node:path')
-const fs = require('node:fs')
 const u = require('./lib/util')
+const { CLI, APP, PLAIN, NODE_CLUSTER, cleanEnv, waitAllReady, samplePids, pm2Daemon } = require('./lib/contenders')
 
-const CLI = path.join(u.ROOT, 'dist', 'lib', 'cli.js')
-const APP = path.join(__dirname, 'fixtures', 'cpu-app.js')
-const PLAIN = path.join(__dirname, 'fixtures', 'plain-server.js')
-const NODE_CLUSTER = path.join(__dirname, 'fixtures', 'node-cluster.js')
-const PM2 = path.join(u.ROOT, 'node_modules', '.bin', 'pm2')
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50)
 const RELOAD_SECONDS = Number(process.env.BENCH_RELOAD_DURATION || 10)
@@ -23,71 +18,9 @@ const RELOAD_CONNECTIONS = 20
 const ROUTES = ['cpu', 'hello']
 const HISTORY = 'History (before this work, same kind of machine, /cpu): single 479 rps, node:cluster 934 (1.95×), PM2 861 (1.80×).'
 
-// Knob variables that would change the plan behind our back: the child gets none of them.
-function cleanEnv (extra = {}) {
-  const env = { NODE_ENV: 'production', ...extra }
-  for (const k of Object.keys(process.env)) {
-    if (/^(PRODSERVER_|SESSION_|WAITRESS_)/.test(k) || ['WORKERS', 'WEB_CONCURRENCY', 'THREADS', 'HOST', 'PORT', 'CHANNEL_TIMEOUT', 'CONNECTION_LIMIT', 'BACKLOG', 'WORKER_MEMORY_MB', 'REDIS_URL', 'NODE_OPTIONS'].includes(k)) {
-      if (!(k in extra)) env[k] = undefined
-    }
-  }
-  return env
-}
-
-// Spawn → first answer → `workers` distinct pids answering on fresh connections.
-async function waitAllReady (port, workers, t0, rec, timeoutMs = 30000) {
-  const pids = new Set()
-  let firstMs = null
-  let lastErr = null
-  while (Date.now() - t0 < timeoutMs) {
-    if (rec && rec.exited) throw new Error(`${rec.name} exited (code ${rec.code}, signal ${rec.signal}) before ready: ${u.errorLine(rec.log)}\n${u.tail(rec.log)}`)
-    try {
-      const res = await u.request(port, '/pid', { timeout: 1000 })
-      if (res.status === 200) {
-        if (firstMs == null) firstMs = Date.now() - t0
-        pids.add(JSON.parse(res.body).pid)
-        if (pids.size >= workers) return { firstMs, allMs: Date.now() - t0, pids: [...pids] }
-        continue
-      }
-      lastErr = new Error(`status ${res.status}`)
-    } catch (err) { lastErr = err }
-    await u.sleep(20)
-  }
-  throw new Error(`not all ${workers} workers answered within ${timeoutMs} ms (saw ${pids.size}; ${lastErr && lastErr.message})${rec ? '; log: ' + u.errorLine(rec.log) + '\n' + u.tail(rec.log) : ''}`)
-}
-
-async function samplePids (port, n = 12) {
-  const pids = new Set()
-  for (let i = 0; i < n; i++) {
-    try {
-      const res = await u.request(port, '/pid', { timeout: 1000 })
-      if (res.status === 200) pids.add(JSON.parse(res.body).pid)
-    } catch {}
-  }
-  return pids
-}
-
-let pm2Home = null
-function pm2 (args, timeoutMs = 30000) {
-  const rec = u.spawnChild(PM2, args, { env: cleanEnv({ PM2_HOME: pm2Home, PORT: process.env.__BENCH_PM2_PORT }), name: `pm2 ${args[0]}` })
-  return Promise.race([
-    rec.exitPromise.then(() => {
-      if (rec.code !== 0) throw new Error(`pm2 ${args.join(' ')} exited ${rec.code}: ${u.tail(rec.log)}`)
-      return rec.log
-    }),
-    u.sleep(timeoutMs).then(() => { u.killGroup(rec); throw new Error(`pm2 ${args.join(' ')} timed out`) })
-  ])
-}
-
-async function pm2Kill () {
-  if (!pm2Home) return
-  try { await pm2(['kill'], 15000) } catch (err) { u.log(`pm2 kill: ${err.message}`) }
-  // belt and braces: the daemon's pid file
-  try {
-    const pid = Number(fs.readFileSync(path.join(pm2Home, 'pm2.pid'), 'utf8'))
-    if (pid) { try { process.kill(-pid, 'SIGKILL') } catch {} try { process.kill(pid, 'SIGKILL') } catch {} }
-  } catch {}
-}
+let pm2d = null
+const pm2 = (args, timeoutMs) => pm2d.run(args, timeoutMs)
+const pm2Kill = async () => { if (pm2d) await pm2d.kill() }
 
 const CONTENDERS = [
   {
@@ -139,9 +72,7 @@ const CONTENDERS = [
     reload: 'pm2',
     pm2: true,
     start: async (port) => {
-      pm2Home = u.makeTmpDir('bench-pm2-')
-      u.onCleanup(pm2Kill)
-      process.env.__BENCH_PM2_PORT = String(port)
+      pm2d = pm2Daemon(port)
       await pm2(['start', PLAIN, '-i', '2', '--name', 'bench-app'], 60000)
       return null
     }
