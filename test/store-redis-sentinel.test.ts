@@ -123,11 +123,13 @@ t.test('failover under load: sessions survive, every op succeeds or 503s within 
   // loaded machine its reconnection through the sentinels took more than 10 s: the bound is a
   // hang guard, the event is what is waited for).
   let whoami: unknown
+  let lastAnswer = ''
   await waitFor(async () => {
     const res = await browser.get('/whoami')
     whoami = res.body
+    lastAnswer = `${res.status} ${JSON.stringify(res.body)}`
     return res.status === 200
-  }, 30_000, 'the app answers /whoami again')
+  }, 30_000, 'the app answers /whoami again').catch((err: Error) => { throw new Error(`${err.message} (last answer: ${lastAnswer})`) })
   t.same(whoami, { user: 'carol' }, 'a user logged in through the plugin before the failover is still logged in after it')
 
   let failures = 0
