@@ -114,8 +114,10 @@ t.test('a symlink where the lock goes is never followed; the reaper removes orph
   fs.writeFileSync(sessionPaths(store.dir, other).lock, String(deadPid()), { mode: 0o600 })
   const young = await reapDirectory(store.dir)
   t.ok(fs.existsSync(sessionPaths(store.dir, other).lock), `a young lock may be held: kept (${JSON.stringify(young)})`)
-  await reapDirectory(store.dir, { now: Date.now() + 120_000 })
+  const old = await reapDirectory(store.dir, { now: Date.now() + 120_000 })
   t.notOk(fs.existsSync(sessionPaths(store.dir, other).lock), 'an orphaned lock is reaped after a minute')
-  t.notOk(fs.existsSync(lock), 'and so is the planted link (unlinked, not followed)')
-  t.equal(fs.readFileSync(outside, 'utf8'), 'precious')
+  // Issue 10: a link where our file should be is foreign — counted, never followed, never deleted.
+  t.ok(fs.lstatSync(lock).isSymbolicLink(), 'the planted link is left alone (foreign)')
+  t.ok(old.foreign >= 1, `and counted as foreign (${JSON.stringify(old)})`)
+  t.equal(fs.readFileSync(outside, 'utf8'), 'precious', 'its target is untouched')
 })
