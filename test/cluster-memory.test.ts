@@ -71,15 +71,15 @@ t.test('a leaking app under keep-alive load: over-budget workers are replaced fi
   const before = new Set(p.lines.filter((l) => l.msg === 'worker ready').map((l) => l.worker as number))
 
   // 2 connections, 0.4 MB leaked per request, 30 ms per request: ~45 requests/s, ~8 MB/s per
-  // worker — without the budget both workers reach their heap cap within the 25 s. Closed loop:
-  // each client sends its next request as soon as the answer arrives.
-  const load = await keepAliveLoad(port, '/leak?mb=0.4&ms=30', 2, 25_000)
+  // worker — without the budget both workers reach their heap cap within the 30 s the issue
+  // asks for. Closed loop: each client sends its next request as soon as the answer arrives.
+  const load = await keepAliveLoad(port, '/leak?mb=0.4&ms=30', 2, 30_000)
 
   t.ok(load.ok > 100, `load ran: ${load.ok} answered`)
   t.same(load.failed, [], 'no request failed')
   t.equal(load.unanswered, 0, 'no request left unanswered')
   t.equal(load.ok, load.sent, 'every request sent was answered 200')
-  t.notMatch(p.stderr(), /FATAL|heap out of memory|Reached heap limit/, 'no worker reached the heap cap')
+  t.notMatch(p.stderr() + p.stdout(), /FATAL|heap out of memory|Reached heap limit/, 'no worker reached the heap cap: 0 FATAL lines')
 
   const decided = p.lines.filter((l) => l.msg === 'worker over its memory budget: replacing it')
   t.ok(decided.length >= 1, `${decided.length} over-budget decisions`)
