@@ -53,6 +53,7 @@ import { LatestWriteQueue } from './file/latest-write'
 import { PinnedRecords } from './file/pinned'
 import { lockRecord } from './file/record-lock'
 import { combinePatches, mergeRecord, mergeWithin } from './merge'
+import { checkTopForOtherStores } from './file/other-stores'
 import { sessionTooLarge } from '../size-limit'
 
 export interface FileStoreLog { warn (msg: string): void }
@@ -134,6 +135,8 @@ export class FileSessionStore implements SessionRecordStore {
     this.log = opts.log
     this.dirs = new StoreDirectory(opts.dir, opts.where ?? 'SESSION_DIR', opts.log)
     this.dir = this.dirs.dir
+    // session-file-store's sessions (`<dir>/<id>.json`) are not read: said once, at boot.
+    checkTopForOtherStores(this.dirs.top(), this.dir, opts.log)
     this.tombstoneMs = opts.tombstoneMs ?? DEFAULT_TOMBSTONE_MS
     this.fsync = opts.fsync === true
     this.timeoutMs = opts.timeoutMs ?? 1000

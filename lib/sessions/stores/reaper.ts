@@ -25,6 +25,7 @@ import path from 'node:path'
 import { OWNED_NAME, SHARD_NAMES, TEMP_NAME } from './file/paths'
 import { unlinkIfPresent } from './file/missing-ok'
 import * as fdCalls from './file/fd-calls'
+import { isOwnRecordFile, isTopRecordName, warnOtherStoreFiles } from './file/other-stores'
 
 /** Where the store's files are: its StoreDirectory (file/store-dir.ts), or just the directory's name. */
 export interface ReapTarget {
@@ -55,7 +56,7 @@ export interface ReapResult {
   expired: number
   tombstones: number
   temps: number
-  /** Entries with our names that are not regular files (symlinks…): left alone. */
+  /** Entries with our names that are not ours (symlinks, another store's session files at the top): left alone. */
   foreign: number
   errors: number
 }
@@ -88,6 +89,8 @@ export async function reapDirectory (where: string | ReapTarget, opts: ReapOptio
     return result
   }
   result.scanned = work.length
+  const top = target.top()
+  let otherStores = 0
   await forEachLimited(work, opts.concurrency ?? 16, async (file) => {
     const name = path.basename(file)
     try {
@@ -103,6 +106,13 @@ export async function reapDirectory (where: string | ReapTarget, opts: ReapOptio
         return
       }
       if (st.mtimeMs > now) return
+      // At the top, `<id>.json` may be another store's session (session-file-store's layout, whose
+      // mtime is its last write): only a file with our record header is ours to reap.
+      if (file === top + path.sep + name && isTopRecordName(name) && !await isOwnRecordFile(file)) {
+        result.foreign++
+        otherStores++
+        return
+      }
       // Narrow the stat→unlink race with a concurrent writer (see header).
       const again = await fdCalls.lstat(file)
       if (!again.isFile() || again.mtimeMs > Date.now()) return
@@ -113,6 +123,7 @@ export async function reapDirectory (where: string | ReapTarget, opts: ReapOptio
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') result.errors++
     }
   })
+  warnOtherStoreFiles(opts.log, target.shown(top), otherStores, true)
   return result
 }
 

@@ -12,6 +12,13 @@
  */
 const MAGIC = 'fps1 '
 const MAX_HEADER = 32
+/** Bytes enough to tell one of our records from another store's file (file/other-stores.ts). */
+export const RECORD_MAGIC_BYTES = MAGIC.length
+
+/** Do these first bytes of a file start a record of ours? */
+export function hasRecordMagic (head: Buffer): boolean {
+  return head.length >= MAGIC.length && head.toString('latin1', 0, MAGIC.length) === MAGIC
+}
 
 export function encodeRecord (json: string): Buffer {
   const body = Buffer.from(json, 'utf8')
