@@ -41,6 +41,14 @@ t.test('status --json while a cluster runs: the plan, both workers with every fi
     return served >= 16 && s.advice !== null ? s : undefined
   }, 15_000, 'status reporting the requests served')
 
+  // Every field is checked below: a field added to the report must be added here too.
+  const fields = (o: object): string[] => Object.keys(o).sort()
+  t.same(fields(status), ['advice', 'memoryBudget', 'plan', 'restarts', 'server', 'workers'], 'the report\'s sections')
+  t.same(fields(status.server), ['addresses', 'app', 'cwd', 'mode', 'node', 'phase', 'pid', 'startedAt', 'uptimeMs', 'version'])
+  t.same(fields(status.plan), ['formula', 'heapMb', 'resources', 'threads', 'workerMemoryMb', 'workers'])
+  for (const w of status.workers) t.same(fields(w), ['heapLimitMb', 'heapUsedMb', 'overBudgetSamples', 'pid', 'requests', 'restarts', 'rssMb', 'startedFor', 'state', 'uptimeMs'])
+  t.same(fields(status.advice), ['limitedBy', 'p95HeapMb', 'p95RssMb', 'samples', 'text', 'workerMemoryMb', 'workers'])
+
   t.equal(status.server.pid, p.pid)
   t.equal(status.server.mode, 'cluster')
   t.equal(status.server.phase, 'running')
@@ -83,6 +91,8 @@ t.test('status --json while a cluster runs: the plan, both workers with every fi
   t.ok(a.p95HeapMb > 1)
   t.ok(a.workerMemoryMb >= 32 && a.workerMemoryMb % 10 === 0)
   t.ok(Number.isInteger(a.workers) && a.workers >= 1)
+  t.ok(['cpu', 'ram', 'both'].includes(a.limitedBy), `limited by ${String(a.limitedBy)}`)
+  t.match(a.text, { cpu: /CPU-limited/, ram: /RAM-limited/, both: /CPU and RAM agree/ }[a.limitedBy as 'cpu' | 'ram' | 'both'], 'and the text says so')
   t.match(a.text, new RegExp(`^workers use p95 RSS ${String(a.p95RssMb)} MB, p95 heap ${String(a.p95HeapMb)} MB \\(\\d+ samples\\); with WORKER_MEMORY_MB=${String(a.workerMemoryMb)} this machine would run ${String(a.workers)} workers? \\(`))
 
   const text = await prodserver(['status', '--control-dir', controlDir])
