@@ -5,11 +5,8 @@
  * no process behind — it used to keep running, re-parented to PID 1.
  */
 import t from 'tap'
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import { spawn } from 'node:child_process'
-import { freePort, get, eventually, ROOT, type LogLine } from './helpers/process'
+import { freePort, get, eventually } from './helpers/process'
+import { npmProject, run } from './helpers/npm-project'
 import { npmAsPid1Warning } from '../lib/launch/orphan'
 import { parseProcStat, type ProcessEntry } from '../lib/system/parent-process'
 
@@ -18,43 +15,11 @@ type Tap = tap.Test
 const flags = (port: number, extra: readonly string[]): string[] => ['-a', '127.0.0.1', '-p', String(port), '--graceful-timeout', '10s', '-l', 'info', ...extra]
 
 function project (t: Tap, port: number, extra: readonly string[]): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prodserver-npm-'))
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
-  fs.writeFileSync(path.join(dir, 'app.js'), [
-    'module.exports = async function (fastify) {',
-    "  fastify.get('/slow', async () => { await new Promise((resolve) => setTimeout(resolve, 1000)); return { slow: true, pid: process.pid } })",
-    '}',
-    ''
-  ].join('\n'))
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, scripts: { start: `prodserver serve app.js ${flags(port, extra).join(' ')}` } }))
-  // The binary as npm links it into a project (package-install.test.ts does the real install).
-  fs.mkdirSync(path.join(dir, 'node_modules', '.bin'), { recursive: true })
-  fs.writeFileSync(path.join(dir, 'node_modules', '.bin', 'prodserver'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(ROOT, 'dist', 'lib', 'cli.js')}" "$@"\n`, { mode: 0o755 })
-  return dir
+  return npmProject(t, `prodserver serve app.js ${flags(port, extra).join(' ')}`)
 }
 
 function alive (pid: number): boolean {
   try { process.kill(pid, 0); return true } catch { return false }
-}
-
-/** Runs a command in its own process group (killed at teardown) and collects the JSON lines it and its children print. */
-function run (t: Tap, command: string, args: string[], cwd: string) {
-  const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'development' } })
-  t.teardown(() => { try { process.kill(-(child.pid as number), 'SIGKILL') } catch {} })
-  const lines: LogLine[] = []
-  let pending = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    pending += d
-    let nl
-    while ((nl = pending.indexOf('\n')) !== -1) {
-      try { lines.push(JSON.parse(pending.slice(0, nl))) } catch { /* npm's own lines */ }
-      pending = pending.slice(nl + 1)
-    }
-  })
-  let stderr = ''
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-  const line = (msg: string) => eventually(() => lines.find((l) => l.msg === msg), 30_000, `log line ${msg}\n${stderr}`, 50)
-  return { child, lines, line, stderr: () => stderr }
 }
 
 for (const [how, command, extra] of [

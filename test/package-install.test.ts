@@ -41,17 +41,35 @@ t.test('arethetypeswrong finds no problem in the tarball (ESM types are not CJS 
   t.match(r.stdout, /No problems found/)
 })
 
-t.test('a nodenext .mts (ESM) and .cts (CommonJS) consumer type-check with default and named imports', async (t) => {
+t.test('a nodenext .mts (ESM) and .cts (CommonJS) consumer type-check with default and named imports, and run', async (t) => {
   // The consumers npm run test:types checks against the repo, now against the installed tarball.
   for (const f of ['esm.test-d.mts', 'cjs.test-d.cts']) fs.copyFileSync(path.join(ROOT, 'types', 'consumers', f), path.join(app, f))
+  // And what tsc emits from them runs: the default import is the plugin, in ESM and in CommonJS.
+  const use = (kind: string, register: string): string => [
+    "import Fastify from 'fastify'",
+    "import sessions, { sessions as named } from 'fastify-prodserver'",
+    "declare module 'fastify' { interface Session { visits?: number } }",
+    'const app = Fastify()',
+    `${register}app.register(sessions, { store: 'memory', secret: 'a'.repeat(32) })`,
+    "app.get('/', async (request) => { request.session.set('visits', 1); return { same: sessions === named } })",
+    `app.inject('/').then((r) => console.log(JSON.stringify({ kind: '${kind}', status: r.statusCode, body: r.json(), cookie: r.headers['set-cookie'] !== undefined })))`,
+    ''
+  ].join('\n')
+  fs.writeFileSync(path.join(app, 'use-esm.mts'), use('esm', 'await '))
+  fs.writeFileSync(path.join(app, 'use-cjs.cts'), use('cjs', 'void '))
   fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
     // skipLibCheck: the consumer's use is what is checked here (our own declarations are checked
     // in full by npm run test:types).
-    compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
-    files: ['esm.test-d.mts', 'cjs.test-d.cts']
+    compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'ES2022', strict: true, outDir: 'out', skipLibCheck: true, types: ['node'] },
+    files: ['esm.test-d.mts', 'cjs.test-d.cts', 'use-esm.mts', 'use-cjs.cts']
   }))
   const r = spawnSync(path.join(app, 'node_modules', '.bin', 'tsc'), ['-p', '.'], { cwd: app, encoding: 'utf8', timeout: 120_000 })
   t.equal(r.status, 0, r.stdout + r.stderr)
+  for (const [kind, file] of [['esm', 'use-esm.mjs'], ['cjs', 'use-cjs.cjs']]) {
+    const run = spawnSync(process.execPath, [path.join('out', file)], { cwd: app, encoding: 'utf8', timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '' } })
+    t.equal(run.status, 0, run.stderr)
+    t.same(JSON.parse(run.stdout), { kind, status: 200, body: { same: true }, cookie: true }, `${kind}: the default import registers as the plugin and sets a session cookie`)
+  }
 })
 
 t.test('a TypeScript app with --import tsx: single and cluster mode', async (t) => {

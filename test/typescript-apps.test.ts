@@ -51,6 +51,11 @@ t.test('without a loader: served by a node that strips types, otherwise one clea
     const cjs = serve(t, dir, await freePort(), [])
     t.equal((await cjs.waitExit()).code, 1)
     t.match(cjs.stderr(), /app\.ts uses ESM syntax but its package is CommonJS: rename it to \.mts, or set "type": "module" in package\.json, or use a loader: prodserver serve app\.ts --import tsx/, 'says what to change')
+    // Syntax that stripping cannot erase (an enum) needs a loader, and the error says which.
+    fs.writeFileSync(path.join(dir, 'enum.mts'), "enum Lang { Ts }\nexport default async function app (): Promise<void> { void Lang.Ts }\n")
+    const withEnum = spawnServer(t, [BIN, 'serve', 'enum.mts', '-p', '0'], { cwd: dir, bareNode: true })
+    t.equal((await withEnum.waitExit()).code, 1)
+    t.match(withEnum.stderr(), /^prodserver: cannot load app module enum\.mts: .*enum.*; node's type stripping cannot run this syntax \(enum, namespace, parameter properties\); use a loader: prodserver serve enum\.mts --import tsx/, 'an enum: says to use a loader')
   } else {
     const exit = await p.waitExit()
     t.equal(exit.code, 1)
