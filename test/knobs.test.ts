@@ -138,7 +138,12 @@ t.test('argv: fastify-cli\'s one-letter flags', async (t) => {
   throwsExactly(t, () => parseArgv(['config', '-p']), '-p (--port) needs a value; accepted: a whole number from 0 to 65535')
   throwsExactly(t, () => parseArgv(['config', '-p', '-l', 'info']), '-p (--port) needs a value; accepted: a whole number from 0 to 65535')
   throwsExactly(t, () => parseArgv(['config', '-Pyes']), '-P (--pretty-logs) takes no value, got "-Pyes"; accepted: -P, --pretty-logs=<bool>, --no-pretty-logs')
-  throwsExactly(t, () => parseArgv(['config', '-x', '/api']), 'unknown flag -x; accepted: -i, -r, -w, -l, -P, -a, -p, -s, -h, -v and the --flags listed by prodserver --help')
+  throwsExactly(t, () => parseArgv(['config', '-x', '/api']), 'unknown flag -x; fastify-cli\'s -x (--prefix) is not read here: register the app with a prefix inside your own plugin (fastify.register(routes, { prefix })); accepted: -i, -r, -w, -l, -P, -a, -p, -s, -h, -v and the --flags listed by prodserver --help')
+  // fastify-cli's flags that are named differently here, or not read: refused with what to use.
+  throwsExactly(t, () => parseArgv(['serve', 'app.js', '--address', '0.0.0.0']), 'unknown flag --address; fastify-cli\'s --address is --host (-a) here; accepted: the flags listed by prodserver --help')
+  throwsExactly(t, () => parseArgv(['serve', 'app.js', '--body-limit=1048576']), 'unknown flag --body-limit; fastify-cli\'s --body-limit is --max-request-body-size here; accepted: the flags listed by prodserver --help')
+  throwsExactly(t, () => parseArgv(['serve', 'app.js', '--close-grace-delay', '500']), 'unknown flag --close-grace-delay; fastify-cli\'s --close-grace-delay is not read here: use --graceful-timeout (the drain budget; a bare number means seconds); accepted: the flags listed by prodserver --help')
+  throwsExactly(t, () => parseArgv(['serve', 'app.js', '-o']), 'unknown flag -o; fastify-cli\'s -o (--options) is not read here: export `options` from the app module (Fastify server options), as fastify-cli does with --options; accepted: -i, -r, -w, -l, -P, -a, -p, -s, -h, -v and the --flags listed by prodserver --help')
   const r = resolveKnobs({ flags: parseArgv(['config', '-l', 'warn']).flags, env: { FASTIFY_LOG_LEVEL: 'debug' } })
   t.same([r.values['log-level'], r.sources['log-level']], ['warn', '--log-level'], 'the flag beats the variable')
   throwsExactly(t, () => resolveKnobs({ flags: parseArgv(['config', '-l', 'loud']).flags }), '--log-level="loud" is not valid for log-level; accepted: fatal, error, warn, info, debug, trace, silent')

@@ -7,6 +7,7 @@
 import { KNOBS, knobByName, knobByShort, type KnobDefinition } from './knobs'
 import { KnobError, acceptedText } from './values'
 import { closest } from './suggest'
+import { fastifyCliFlagAdvice } from './fastify-cli-env'
 
 export interface ParsedArgv {
   command?: string
@@ -42,8 +43,9 @@ export function parseArgv (argv: readonly string[]): ParsedArgv {
     if (name.startsWith('no-') && knobByName(name) === undefined) { negated = true; name = name.slice(3) }
     const knob = knobByName(name)
     if (knob === undefined) {
-      const guess = closest(name, [...KNOBS.map((k) => k.name), ...SWITCHES])
-      throw new KnobError(`unknown flag --${name}${guess !== undefined ? `; did you mean --${guess}?` : ''}; accepted: the flags listed by prodserver --help`)
+      const advice = fastifyCliFlagAdvice(name)
+      const guess = advice === undefined ? closest(name, [...KNOBS.map((k) => k.name), ...SWITCHES]) : undefined
+      throw new KnobError(`unknown flag --${name}${advice !== undefined ? `; ${advice}` : guess !== undefined ? `; did you mean --${guess}?` : ''}; accepted: the flags listed by prodserver --help`)
     }
     if (knob.kind === 'boolean') {
       if (negated) {
@@ -76,7 +78,8 @@ function shortFlag (argv: readonly string[], i: number, result: ParsedArgv): num
   const knob = knobByShort(letter)
   if (knob === undefined) {
     const known = (KNOBS as readonly KnobDefinition[]).filter((k) => k.short !== undefined).map((k) => `-${k.short as string}`)
-    throw new KnobError(`unknown flag -${letter}; accepted: ${[...known, '-h', '-v'].join(', ')} and the --flags listed by prodserver --help`)
+    const advice = fastifyCliFlagAdvice(letter)
+    throw new KnobError(`unknown flag -${letter}${advice !== undefined ? `; ${advice}` : ''}; accepted: ${[...known, '-h', '-v'].join(', ')} and the --flags listed by prodserver --help`)
   }
   const rest = arg.slice(2)
   if (knob.kind === 'boolean') {

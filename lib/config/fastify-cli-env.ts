@@ -1,9 +1,11 @@
 /**
- * fastify-cli reads its options from FASTIFY_* variables. The ones that mean the same thing here
+ * fastify-cli reads its options from FASTIFY_* variables and the same-named flags. The ones that mean the same thing here
  * are aliases in the knob table (FASTIFY_PORT, FASTIFY_ADDRESS, FASTIFY_LOG_LEVEL, …); the rest
  * are listed below so a project moving from `fastify start` is told which of its variables
- * prodserver does not read, and what to use instead — never ignored silently.
+ * prodserver does not read, and what to use instead — never ignored silently. Its flags get the
+ * same advice when they are refused (`--address` is `--host` here, `-x`/`--prefix` is not read).
  */
+import { KNOBS, type KnobDefinition } from './knobs'
 
 /** fastify-cli's variables with no prodserver equivalent → what to do instead. */
 const NOT_READ: Readonly<Record<string, string>> = {
@@ -27,4 +29,24 @@ export function fastifyCliEnvWarnings (env: NodeJS.ProcessEnv): string[] {
     warnings.push(`${name} is a fastify-cli variable that prodserver does not read; ${instead}`)
   }
   return warnings
+}
+
+/** fastify-cli's one-letter flags that prodserver does not share (-p, -a, -s, -l, -P, -w, -r are the same). */
+const CLI_SHORT: Readonly<Record<string, string>> = { o: 'options', x: 'prefix', T: 'plugin-timeout', d: 'debug', I: 'debug-port', L: 'logging-module' }
+
+/**
+ * For a flag prodserver does not know: what fastify-cli's flag of that name is here, or
+ * undefined when fastify-cli has no such flag. `flag` is the long name, or one letter.
+ */
+export function fastifyCliFlagAdvice (flag: string): string | undefined {
+  const long = flag.length === 1 ? CLI_SHORT[flag] : flag
+  if (long === undefined) return undefined
+  const env = `FASTIFY_${long.toUpperCase().replace(/-/g, '_')}`
+  const same = (KNOBS as readonly KnobDefinition[]).find((k) => k.env.includes(env))
+  const name = flag.length === 1 ? `-${flag} (--${long})` : `--${long}`
+  if (same !== undefined) return `fastify-cli's ${name} is --${same.name}${same.short !== undefined ? ` (-${same.short})` : ''} here`
+  const instead = NOT_READ[env]
+  if (instead === undefined) return undefined
+  // The advice names variables (for FASTIFY_*); a flag user is told the flag.
+  return `fastify-cli's ${name} is not read here: ${instead.replace(/PRODSERVER_([A-Z_]+)/g, (_m, n: string) => `--${n.toLowerCase().replace(/_/g, '-')}`)}`
 }
