@@ -43,8 +43,12 @@ for (const [how, command, extra] of [
     t.equal(reply.status, 200, 'the request in flight is answered')
     await r.line('stopped')
     t.ok(r.lines.some((l) => l.msg === 'the process that started us exited (npm or npx was stopped): shutting down' && l.pid === server), 'the server noticed npm\'s shell was gone')
-    await eventually(() => alive(server) ? undefined : true, 15_000, 'the server process is gone')
-    t.pass(`server ${server} exited`)
+    // The primary and every worker it had (workers hold no listening socket: "nothing listens"
+    // below would not see one left behind).
+    const pids = [server, ...r.lines.filter((l) => l.msg === 'worker ready').map((l) => l.worker as number)]
+    t.equal(pids.length, extra.length === 0 ? 1 : 3)
+    await eventually(() => pids.some(alive) ? undefined : true, 15_000, `the server processes ${pids.join(', ')} are gone`)
+    t.pass(`server processes ${pids.join(', ')} exited`)
     await t.rejects(get(port, '/slow'), 'nothing listens any more')
     t.notOk(r.lines.some((l) => /npm runs as PID 1/.test(String(l.msg))), 'no PID 1 warning: npm is not PID 1 here')
   })
