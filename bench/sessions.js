@@ -3,7 +3,8 @@
 // Every server runs alone in its own child process; autocannon runs here. 50 connections, hot
 // session cookie created beforehand. Routes: GET /rmw (read-modify-write), GET /read (read-only);
 // then GET /rmw again spread over SPREAD_SESSIONS sessions (round-robin cookies), for reference:
-// it shows what a store does when saves of one session rarely overlap (no target).
+// it shows what a store does when saves of one session rarely overlap (no target). Last, per
+// contender, the lost-updates scenario of issue 14 (lib/lost-updates.js): a second table.
 //
 //   node bench/sessions.js            (BENCH_DURATION=5 seconds per measurement, BENCH_WARMUP=1)
 
@@ -11,6 +12,7 @@ const path = require('node:path')
 const fs = require('node:fs')
 const u = require('./lib/util')
 const { startRedis, writesBetween } = require('./lib/redis')
+const { lostUpdates, renderLost } = require('./lib/lost-updates')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'session-server.js')
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 50)
@@ -112,6 +114,7 @@ function fail (c, err, state) {
 async function run () {
   const state = { errors: new Map(), problems: [], notRun: [] }
   const results = [] // { c, route, m, writes, files, warn } | { c, error }
+  const lost = [] // { c, r } | { c, error }
   let redis = null
   const chosen = selected()
   // Groups measured together, interleaved: each "ours" against its anchor (and bare) in the same slices.
@@ -184,6 +187,19 @@ async function run () {
           try { ok = after.status === 200 && JSON.parse(after.body).user === 'bench' } catch {}
           if (!ok) results.filter((r) => r.c === l.c).forEach((r) => { r.warn = 'session lost after load' })
         }
+        for (const l of live) {
+          if (l.c.name === 'bare' || state.errors.has(l.c.name)) continue
+          u.log(`sessions: lost updates, ${l.c.name}`)
+          try {
+            const r = await lostUpdates(l.srv.port)
+            u.log(`  ${l.c.name}: different keys lost ${r.different.lost} of ${r.different.acked}, same key lost ${r.same.lost} of ${r.same.acked}, non-200 ${r.different.errors + r.same.errors}`)
+            lost.push({ c: l.c, r })
+          } catch (err) {
+            u.log(`  ${l.c.name} lost updates could not run: ${err.message}`)
+            lost.push({ c: l.c, error: err.message })
+            if (!l.c.ours) state.problems.push(`${l.c.name} lost updates: ${err.message}`)
+          }
+        }
       } finally {
         for (const l of live) await u.stopChild(l.srv.rec)
       }
@@ -197,7 +213,9 @@ async function run () {
   }
   const rank = (r) => CONTENDERS.indexOf(r.c) * 10 + (r.route ? ROUTES.indexOf(r.route) : 0)
   results.sort((a, b) => rank(a) - rank(b))
-  return { markdown: render(results), results, problems: state.problems, notRun: state.notRun }
+  lost.sort((a, b) => CONTENDERS.indexOf(a.c) - CONTENDERS.indexOf(b.c))
+  const markdown = render(results) + (lost.length ? '\n\n' + renderLost(lost) : '')
+  return { markdown, results, lost, problems: state.problems, notRun: state.notRun }
 }
 
 function fmtWrites (w, requests) {
