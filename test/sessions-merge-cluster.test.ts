@@ -35,7 +35,7 @@ async function serve (t: Test, flags: string[], env: NodeJS.ProcessEnv): Promise
   return { port }
 }
 
-interface Reply { status: number, json: any, setCookie?: string[] }
+interface Reply { status: number, json: any, setCookie?: string[], reused: boolean }
 
 function request (port: number, method: string, urlPath: string, agent: http.Agent, cookie?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
@@ -46,7 +46,7 @@ function request (port: number, method: string, urlPath: string, agent: http.Age
       res.on('end', () => {
         let json: unknown
         try { json = JSON.parse(body) } catch { json = body }
-        resolve({ status: res.statusCode ?? 0, json, setCookie: res.headers['set-cookie'] })
+        resolve({ status: res.statusCode ?? 0, json, setCookie: res.headers['set-cookie'], reused: req.reusedSocket })
       })
     })
     req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath} timed out`)))
@@ -55,7 +55,8 @@ function request (port: number, method: string, urlPath: string, agent: http.Age
   })
 }
 
-interface Run { final: Record<string, unknown>, counts: number[], pids: Set<number>, failures: string[] }
+/** loopPids[i]: the processes that answered loop i; fresh[i]: its requests sent on a new connection. */
+interface Run { final: Record<string, unknown>, counts: number[], pids: Set<number>, loopPids: Array<Set<number>>, fresh: number[], failures: string[] }
 
 /** The story: log in, then 10 loops in parallel, each on its own keep-alive connection. */
 async function parallelIncrements (port: number): Promise<Run> {
@@ -63,6 +64,8 @@ async function parallelIncrements (port: number): Promise<Run> {
   const cookie = login.setCookie?.[0]?.split(';')[0]
   if (login.status !== 200 || cookie === undefined) throw new Error(`login answered ${login.status} without a cookie`)
   const pids = new Set<number>()
+  const loopPids = Array.from({ length: LOOPS }, () => new Set<number>())
+  const fresh = Array<number>(LOOPS).fill(0)
   const failures: string[] = []
   const agents: http.Agent[] = []
   await Promise.all(Array.from({ length: LOOPS }, async (_, i) => {
@@ -71,8 +74,9 @@ async function parallelIncrements (port: number): Promise<Run> {
     const style = STYLES[i % STYLES.length]
     for (let n = 0; n < INCREMENTS; n++) {
       const r = await request(port, 'POST', `/inc?key=k${i}&style=${style}`, agent, cookie)
+      if (!r.reused) fresh[i]++
       if (r.status !== 200) failures.push(`k${i} #${n + 1}: ${r.status} ${JSON.stringify(r.json)}`)
-      else pids.add(r.json.pid)
+      else { pids.add(r.json.pid); loopPids[i].add(r.json.pid) }
     }
   }))
   for (const a of agents) a.destroy()
@@ -82,12 +86,15 @@ async function parallelIncrements (port: number): Promise<Run> {
     const v = final[`k${i}`] as number | { count: number } | undefined
     return typeof v === 'object' && v !== null ? v.count : v ?? 0
   })
-  return { final, counts, pids, failures }
+  return { final, counts, pids, loopPids, fresh, failures }
 }
 
 function assertAllLanded (t: Test, run: Run, workers: number): void {
   t.same(run.failures, [], 'every request answered 200')
-  t.equal(run.pids.size, workers, `the loops were served by ${workers} process(es) at once`)
+  t.same(run.fresh, Array(LOOPS).fill(1), 'each loop sent all its requests on one keep-alive connection')
+  t.same(run.loopPids.map((s) => s.size), Array(LOOPS).fill(1), 'so each loop was served by one process throughout')
+  // Round-robin over the 3 workers (cluster/primary.ts): 10 connections land on all of them.
+  t.equal(run.pids.size, workers, `the loops' connections were spread over ${workers} process(es), serving the session at once`)
   t.same(run.counts, Array(LOOPS).fill(INCREMENTS), `every key is exactly ${INCREMENTS}: no update lost`)
   t.equal(run.final.user, 'ada', 'the key no loop touched is intact')
 }

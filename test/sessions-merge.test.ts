@@ -3,8 +3,8 @@
  * at a gate (server side) while other requests of the same user change the session, then released.
  * What each store then holds is what a user sees: changes to other keys kept, deleted keys gone,
  * the same key last-writer-wins, nested objects replaced whole, logouts and regenerate() winning,
- * expiry, the size limit on the merged session, and the whole-session fallbacks (the opt-out, a
- * store object of your own). The cluster-wide version is sessions-merge-cluster.test.ts.
+ * expiry, the size limit on the merged session, a save bounded by the store timeout, and the
+ * whole-session fallbacks (the opt-out, a store object of your own). The cluster-wide version is sessions-merge-cluster.test.ts.
  */
 import t, { type Test } from 'tap'
 import fs from 'node:fs'
@@ -16,7 +16,8 @@ import { MemorySessionStore } from '../lib/sessions/stores/memory'
 import { FileSessionStore } from '../lib/sessions/stores/file'
 import { RedisSessionStore } from '../lib/sessions/stores/redis'
 import type { SessionRecordStore } from '../lib/sessions/stores/types'
-import { privateRedisForFile } from './helpers/redis-server'
+import { privateRedisForFile, startRedis } from './helpers/redis-server'
+import { sessionPaths } from '../lib/sessions/stores/file/paths'
 import { CLEAN_ENV, Client, CountingStore, SECRET_A, findSetCookie, registerError, startApp, withEnv, type Response } from './fixtures/sessions-helpers'
 import type { SessionsOptions } from '../lib/sessions/config'
 
@@ -241,6 +242,59 @@ for (const kind of ['memory', 'file', 'redis'] as const) {
     })
   })
 }
+
+// A save that cannot finish (Redis frozen after the load; the file record locked by a live process)
+// ends with a 503 within the store timeout, and nothing of it is written.
+const TIMEOUT_MS = 400
+// Two timeouts: @fastify/session tries the save again when the 503 goes out (adapter.ts, the
+// onSend hooks run twice), and the file store has no breaker to fail that second try fast. Plus
+// slack for 2 shared cores: generous, yet far from a hang.
+const SAVE_BOUND_MS = 2 * TIMEOUT_MS + 1500
+
+t.test('a save (patch) is bounded by the store timeout: 503, nothing written', async (t) => {
+  t.test('redis store, Redis frozen (SIGSTOP) after the load', async (t) => {
+    const redis = await startRedis()
+    t.teardown(() => redis.stop()) // stop() SIGCONTs before killing
+    const store = new RedisSessionStore({ url: redis.url, timeoutMs: TIMEOUT_MS })
+    t.teardown(() => store.close())
+    await store.connect(3000)
+    const { c, hold } = await start(t, { store })
+    const finish = await hold('a', '/set?k=note&v="late"')
+    redis.freeze()
+    const released = performance.now()
+    const late = await finish()
+    const ms = performance.now() - released
+    redis.thaw()
+    t.equal(late.status, 503, 'the save failed as unavailable')
+    t.ok(ms < SAVE_BOUND_MS, `within the timeout (${ms.toFixed(0)} ms, timeout ${TIMEOUT_MS} ms)`)
+    // The failure opened the circuit breaker: reads answer 503 until its cool-down probe succeeds.
+    let after = await c.get('/state')
+    for (const deadline = Date.now() + 10_000; after.status === 503 && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      after = await c.get('/state')
+    }
+    t.same(after.body, { user: 'alice' }, 'nothing of the failed save is stored')
+  })
+
+  t.test('file store, the record locked by a live process', async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sessions-merge-'))
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+    const store = new FileSessionStore({ dir, reapIntervalMs: 0, timeoutMs: TIMEOUT_MS })
+    t.teardown(() => store.close())
+    const { c, hold, state } = await start(t, { store })
+    const signed = decodeURIComponent(c.jar.get('sessionId') ?? '')
+    const lock = sessionPaths(dir, signed.slice(0, signed.lastIndexOf('.'))).lock
+    const finish = await hold('a', '/set?k=note&v="late"')
+    fs.writeFileSync(lock, String(process.pid), { mode: 0o600 }) // a live holder: respected until the timeout
+    const released = performance.now()
+    const late = await finish()
+    const ms = performance.now() - released
+    fs.unlinkSync(lock)
+    t.equal(late.status, 503, 'the save failed as unavailable')
+    t.ok(ms >= TIMEOUT_MS - 50 && ms < SAVE_BOUND_MS, `after waiting the timeout (${ms.toFixed(0)} ms, timeout ${TIMEOUT_MS} ms)`)
+    t.same(await state(), { user: 'alice' }, 'nothing of the failed save is stored')
+  })
+})
 
 t.test('a store object of your own (express-session MemoryStore): whole-session writes, no merge', async (t) => {
   const { c, hold, state } = await start(t, { store: new session.MemoryStore() as any })
