@@ -1,7 +1,7 @@
 /**
  * Logout is never half-done (issue 10): when the store cannot destroy the session — Redis out of
  * memory under `maxmemory` + noeviction, a Redis ACL user without write rights, a read-only session
- * directory — the response is 503 + Retry-After and does NOT clear the cookie, so the session that
+ * directory, a store object whose destroy never answers (a timeout) — the response is 503 + Retry-After and does NOT clear the cookie, so the session that
  * is still valid is not hidden from its user and the logout can be retried; once the store can
  * destroy it again, the retried logout clears the cookie and the session is gone for every copy of
  * that cookie.
@@ -143,4 +143,26 @@ t.test('a read-only session directory: the logout fails with 503 and the cookie 
 
   fs.chmodSync(shardDir, 0o700)
   await assertLogoutDone(t, user, attacker)
+})
+
+t.test('a store whose destroy times out: 503 and the cookie stays; the session stays valid, also for this process; the retry works', async (t) => {
+  // A @fastify/session-style store object (store: …) whose destroy never calls back while `hang` is on.
+  const sessions = new Map<string, unknown>()
+  let hang = false
+  const store = {
+    get (id: string, cb: (err: unknown, s?: unknown) => void) { cb(null, sessions.get(id) ?? null) },
+    set (id: string, s: unknown, cb: (err?: unknown) => void) { sessions.set(id, JSON.parse(JSON.stringify(s))); cb() },
+    destroy (id: string, cb: (err?: unknown) => void) { if (!hang) { sessions.delete(id); cb() } }
+  }
+  const { url, logs } = await startApp(t, { options: { store, redisTimeout: '300ms' } })
+  const user = new Client(url)
+  t.equal((await user.post('/login?name=alice')).status, 200)
+  const attacker = user.clone()
+  hang = true
+  await assertLogoutRefused(t, user, attacker)
+  t.ok(logs.lines.some((l) => /destroy failed/.test(l.msg) && /timed out|ETIMEDOUT/.test(JSON.stringify(l))), 'the log says why (a timeout)')
+  t.equal(sessions.size, 1, 'the session is still in the store')
+  hang = false
+  await assertLogoutDone(t, user, attacker)
+  t.equal(sessions.size, 0, 'and now it is gone from the store')
 })

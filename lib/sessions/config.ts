@@ -150,6 +150,7 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
   const renamed: Record<string, unknown> = {}
   const rename: Array<[string, string]> = []
   let customStore: SessionRecordStore | undefined
+  let callbackStore: CallbackSessionStoreApi | undefined
   for (const knob of SESSION_KNOBS) {
     const name = knob.pluginOption ?? camelCase(knob.name)
     let value = opts[name]
@@ -157,8 +158,9 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
       customStore = value
       value = undefined
     } else if (name === 'store' && isCallbackStore(value)) {
-      // A @fastify/session / express-session store: behind our contract (stores/callback.ts).
-      customStore = new CallbackSessionStore(value)
+      // A @fastify/session / express-session store: behind our contract (stores/callback.ts),
+      // wrapped below, once the store timeout that bounds its calls is known.
+      callbackStore = value
       value = undefined
     }
     if (name === 'secret' && fastifySession.signer !== undefined) value = undefined
@@ -210,7 +212,7 @@ export function readSessionConfig (options: SessionsOptions = {}, env: NodeJS.Pr
 
   return {
     store: v['session-store'] as StoreName,
-    customStore,
+    customStore: customStore ?? (callbackStore !== undefined ? new CallbackSessionStore(callbackStore, { timeoutMs: v['session-redis-timeout'] }) : undefined),
     secrets: v['session-secret'],
     ttlMs: v['session-ttl'],
     maxSessionBytes: v['session-max-size'],

@@ -22,6 +22,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import { withTimeout } from '../bounded'
 import { DEFAULT_TOMBSTONE_MS, isValidSessionId, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
 
 type Callback = (err?: unknown, value?: any) => void
@@ -45,6 +46,13 @@ export interface CallbackSessionStoreOptions {
   tombstoneMs?: number
   /** Most tombstones kept (default 100000). */
   maxTombstones?: number
+  /**
+   * Bound on each call into the store (the plugin passes the store timeout). The plugin bounds each
+   * operation too; this bound is what lets destroy() take back its tombstone when the store never
+   * answers — otherwise this process would treat a session still in the store as logged out, and a
+   * retried logout would clear the cookie without destroying anything (issue 10: never half-done).
+   */
+  timeoutMs?: number
 }
 
 export class CallbackSessionStore implements SessionRecordStore {
@@ -52,19 +60,27 @@ export class CallbackSessionStore implements SessionRecordStore {
   /** A description for the plugin's "store chosen" line: the store's class name. */
   readonly description: string
   private readonly tombstones: LRUCache<string, true>
+  private readonly timeoutMs: number | undefined
 
   constructor (readonly inner: CallbackSessionStoreApi, opts: CallbackSessionStoreOptions = {}) {
     if (!isCallbackStore(inner)) throw new TypeError('CallbackSessionStore: the store needs get, set and destroy methods')
     const name = (inner as { constructor?: { name?: string } }).constructor?.name
     this.description = name !== undefined && name !== '' && name !== 'Object' ? name : 'a store object'
     this.tombstones = new LRUCache<string, true>({ max: opts.maxTombstones ?? 100_000, ttl: Math.max(1, opts.tombstoneMs ?? DEFAULT_TOMBSTONE_MS) })
+    this.timeoutMs = opts.timeoutMs
+  }
+
+  /** One call into the store, bounded by timeoutMs when given. */
+  private call (op: string, invoke: (cb: Callback) => unknown): Promise<any> {
+    const settled = call(invoke)
+    return this.timeoutMs === undefined ? settled : withTimeout(settled, this.timeoutMs, `${this.description} ${op}`)
   }
 
   async get (id: string): Promise<StoredSession | null> {
     if (!isValidSessionId(id) || this.tombstones.has(id)) return null
     let session: unknown
     try {
-      session = await call((cb) => this.inner.get(id, cb))
+      session = await this.call('get', (cb) => this.inner.get(id, cb))
     } catch (err) {
       if ((err as { code?: unknown } | null)?.code === 'ENOENT') return null
       throw err
@@ -78,12 +94,12 @@ export class CallbackSessionStore implements SessionRecordStore {
   async set (id: string, json: string, ttlMs: number): Promise<void> {
     if (!isValidSessionId(id) || this.tombstones.has(id)) return
     const session = withLifetime(JSON.parse(json), ttlMs)
-    await call((cb) => this.inner.set(id, session, cb))
+    await this.call('set', (cb) => this.inner.set(id, session, cb))
   }
 
   async touch (id: string, ttlMs: number): Promise<void> {
     if (!isValidSessionId(id) || this.tombstones.has(id)) return
-    const stored = await call((cb) => this.inner.get(id, cb)).catch((err) => {
+    const stored = await this.call('get', (cb) => this.inner.get(id, cb)).catch((err) => {
       if ((err as { code?: unknown } | null)?.code === 'ENOENT') return null
       throw err
     })
@@ -91,9 +107,9 @@ export class CallbackSessionStore implements SessionRecordStore {
     if (typeof stored !== 'object' || stored === null || expiryOf(stored) <= Date.now()) return
     const session = withLifetime(JSON.parse(JSON.stringify(stored)), ttlMs)
     if (typeof this.inner.touch === 'function') {
-      await call((cb) => (this.inner.touch as NonNullable<CallbackSessionStoreApi['touch']>)(id, session, cb))
+      await this.call('touch', (cb) => (this.inner.touch as NonNullable<CallbackSessionStoreApi['touch']>)(id, session, cb))
     } else {
-      await call((cb) => this.inner.set(id, session, cb))
+      await this.call('set', (cb) => this.inner.set(id, session, cb))
     }
   }
 
@@ -101,9 +117,10 @@ export class CallbackSessionStore implements SessionRecordStore {
     if (!isValidSessionId(id)) return
     this.tombstones.set(id, true)
     try {
-      await call((cb) => this.inner.destroy(id, cb))
+      await this.call('destroy', (cb) => this.inner.destroy(id, cb))
     } catch (err) {
-      // Not destroyed: the session is still valid (the plugin keeps the cookie for a retry).
+      // Not destroyed (an error, or no answer within timeoutMs): the session is still valid (the
+      // plugin keeps the cookie for a retry), here too.
       this.tombstones.delete(id)
       throw err
     }
@@ -113,7 +130,7 @@ export class CallbackSessionStore implements SessionRecordStore {
   async check (): Promise<StoreCheck> {
     const started = performance.now()
     try {
-      await call((cb) => this.inner.get(randomBytes(24).toString('base64url'), cb))
+      await this.call('get', (cb) => this.inner.get(randomBytes(24).toString('base64url'), cb))
       return { ok: true, latencyMs: Math.round((performance.now() - started) * 100) / 100 }
     } catch (err) {
       if ((err as { code?: unknown } | null)?.code === 'ENOENT') return { ok: true, latencyMs: Math.round((performance.now() - started) * 100) / 100 }
