@@ -3,7 +3,7 @@
  * project (fastify at the floor of our peer range, 5.0.0), and the things a Fastify user does
  * first — a TypeScript app with --import tsx in single and cluster mode, a nodenext .mts/.cts
  * consumer compiled by tsc (and arethetypeswrong on the tarball), --watch with an edit,
- * fastify-cli flags and FASTIFY_* variables, a throwing app, npm start + SIGTERM.
+ * fastify-cli flags and FASTIFY_* variables, a throwing app (single and cluster), npm start + SIGTERM.
  * The install uses npm's cache first (--prefer-offline); it is bounded by the test's timeout.
  */
 import t from 'tap'
@@ -109,11 +109,14 @@ t.test('fastify-cli habits: FASTIFY_PORT / FASTIFY_ADDRESS, -l info request logs
   t.equal((await p.waitExit()).code, 0)
 })
 
-t.test('errors a user meets: a throwing app shows file:line; -P without pino-pretty says to install it', async (t) => {
+t.test('errors a user meets: a throwing app shows file:line in single and cluster mode; -P without pino-pretty says to install it', async (t) => {
   fs.writeFileSync(path.join(app, 'throws.js'), 'module.exports = async function (fastify) {\n  throw new Error("no database")\n}\n')
   const p = spawnServer(t, [bin, 'serve', 'throws.js', '-p', String(await freePort())], { cwd: app })
   t.equal((await p.waitExit()).code, 1)
   t.match(p.stderr(), /^prodserver: no database\n(.|\n)*throws\.js:2:9/)
+  const cluster = spawnServer(t, [bin, 'serve', 'throws.js', '--workers', '2', '-p', String(await freePort())], { cwd: app })
+  t.not((await cluster.waitExit(30_000)).code, 0, 'cluster mode halts')
+  t.match(cluster.stderr(), /^prodserver: worker \d+ failed to boot: no database\n(.|\n)*throws\.js:2:9/, 'with the stack too')
   const pretty = spawnSync(process.execPath, [bin, 'serve', 'throws.js', '-P'], { cwd: app, encoding: 'utf8', timeout: 30_000 })
   t.equal(pretty.status, 2)
   t.equal(pretty.stderr, 'prodserver: pretty-logs is on but pino-pretty is not installed; accepted: install it (npm i -D pino-pretty) or turn pretty-logs off\n')
