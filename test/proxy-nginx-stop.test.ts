@@ -5,11 +5,10 @@
  * nothing was sent), then answers the requests on its pooled connections with `Connection: close`
  * and closes the ones left idle — and those do not hold the stop up.
  *
- * The load stays within nginx's pool (32 clients, `keepalive 32`): nginx opens a new connection
- * only to replace one it was told to close. A listener that closes while clients keep opening
- * connections resets the ones queued at it — the kernel's backlog, and in cluster mode
- * node:cluster's queue and its hand-offs in flight to the last worker — so a stop under a load
- * that overflows the proxy's pool is not lossless; the README gives the measured figures.
+ * The load overflows nginx's pool (64 clients, `keepalive 32`), so nginx opens new connections to
+ * the stopping instance all the time: the connections the kernel or node:cluster's primary had
+ * accepted when the listener closed are served, not reset. Before, they were reset (15 POSTs
+ * answered 502 on one cluster stop of two; 6 in a single process off the CPU when the signal came).
  */
 import t from 'tap'
 import { startNginx } from './helpers/nginx'
@@ -28,7 +27,7 @@ for (const mode of ['cluster', 'single process'] as const) {
       const exit = await a.p.waitExit(30_000)
       stopMs = Date.now() - began
       t.equal(exit.code, 0, 'the stopped instance exits cleanly')
-    }, { clients: 32 })
+    })
     t.ok(stopMs < 5000, `the stop took ${stopMs} ms (pooled idle connections do not hold it up; graceful-timeout 10 s)`)
     nothingLost(t, r)
     // A refused connect is retried on the other instance (nothing was sent): a 200 after a retry.

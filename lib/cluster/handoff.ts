@@ -50,6 +50,8 @@ export class ConnectionHandoff {
   private readonly listenerKeys = new Map<string, string>()
   private seq = 0
   private turn = 0
+  /** Called once no connection is in transit (see whenNoneInTransit). */
+  private settledWaiters: Array<() => void> = []
 
   constructor (
     /** Workers that may take a connection (ready, not draining). */
@@ -77,9 +79,12 @@ export class ConnectionHandoff {
       const entry = pending.get(m.ack as number | string)
       if (entry === undefined) return
       pending.delete(m.ack as number | string)
-      if (typeof m.ack !== 'string') return // node:cluster's own hand-off: its callback closes or re-routes
-      if (m.accepted === true) entry.handle.close()
-      else this.place(entry)
+      // node:cluster's own hand-off: its callback (run before this listener) closed or re-routed it.
+      if (typeof m.ack === 'string') {
+        if (m.accepted === true) entry.handle.close()
+        else this.place(entry)
+      }
+      this.checkSettled()
     })
     proc.on('message', (m: unknown, handle?: NativeHandle) => {
       if (handle == null || !isProtocolMessage<WorkerMessage>(m) || m.type !== 'handoff') return
@@ -103,9 +108,41 @@ export class ConnectionHandoff {
       pending.clear()
       if (stranded.length > 0) this.log.warn({ worker: worker.process.pid, connections: stranded.length }, 'worker died holding connections in hand-off: re-routing them')
       for (const entry of stranded) this.place(entry)
+      this.checkSettled()
     }
     proc.once('close', orphan)
     proc.once('exit', () => setTimeout(orphan, CHANNEL_CLOSE_GRACE_MS).unref())
+  }
+
+  /**
+   * Resolves true once no connection is on its way to any worker, false after timeoutMs. Once the
+   * shared listeners are closed (shared-listeners.ts) nothing new is accepted, and node:cluster
+   * queues a connection only while every worker has one in transit: so when none is in transit,
+   * the primary holds no connection any more and the workers may close their listeners.
+   */
+  whenNoneInTransit (timeoutMs: number): Promise<boolean> {
+    if (this.inTransitCount() === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const done = (): void => { clearTimeout(timer); resolve(true) }
+      const timer = setTimeout(() => {
+        this.settledWaiters = this.settledWaiters.filter((w) => w !== done)
+        resolve(false)
+      }, timeoutMs)
+      this.settledWaiters.push(done)
+    })
+  }
+
+  private inTransitCount (): number {
+    let count = 0
+    for (const pending of this.inTransit.values()) count += pending.size
+    return count
+  }
+
+  private checkSettled (): void {
+    if (this.settledWaiters.length === 0 || this.inTransitCount() > 0) return
+    const waiters = this.settledWaiters
+    this.settledWaiters = []
+    for (const w of waiters) w()
   }
 
   /** Gives a connection to the next live worker not tried yet, or closes it. */

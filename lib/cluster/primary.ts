@@ -19,6 +19,8 @@ import type { Plan } from '../plan/types'
 import { RestartBackoff } from './backoff'
 import { ConnectionHandoff } from './handoff'
 import { StopBarrier } from './stop-barrier'
+import { afterSharedAccept, closeSharedListeners, sharedListenerPorts, watchSharedListeners } from './shared-listeners'
+import { closeWhenAcceptQueueEmpty } from '../server/accept-queue'
 import type { ServeHandle } from './handle'
 import type { LauncherLog } from './log'
 import { defaultSessionDir, workersDefaultDir } from '../sessions/stores/file/default-dir'
@@ -41,6 +43,11 @@ const HANDLED_SIGNALS: QueuedSignal[] = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGTTIN
 
 /** The worker's own drain ends at graceful-timeout; this margin lets its onClose hooks finish before SIGKILL. */
 const KILL_MARGIN_MS = 1000
+/**
+ * On a stop, how long the primary waits for the connections it accepted to reach a worker before
+ * letting the workers close anyway; under the worker's 2 s wait for the answer (worker.ts).
+ */
+const HANDOUT_TIMEOUT_MS = 1500
 /**
  * Until a worker's first message, node itself is starting and loading modules synchronously (seconds
  * on a loaded machine): no heartbeat can exist yet, so worker-timeout alone would kill healthy boots.
@@ -135,6 +142,7 @@ export class Supervisor {
   private readonly orphanedRestarts: Array<Partial<RestartCounts>> = []
   private reloadWaiters: Array<(result: ReloadResult) => void> = []
   private readonly stopBarrier = new StopBarrier()
+  private acceptingStopped: Promise<void> | undefined
 
   constructor (options: PrimaryOptions) {
     this.plan = options.plan
@@ -180,6 +188,7 @@ export class Supervisor {
   start (): Promise<void> {
     // Round-robin in the primary; SCHED_NONE puts most connections on a few workers (pitfall 12).
     cluster.schedulingPolicy = cluster.SCHED_RR
+    watchSharedListeners()
     // Each worker's V8 heap is otherwise sized from the whole machine/cgroup, so N workers can
     // jointly exceed the memory they were counted for (pitfall 4).
     // --import/--require (a TypeScript loader): node's own flags, so every worker — reloads too — loads the app through them.
@@ -440,6 +449,22 @@ export class Supervisor {
     this.log.info({ worker: rec.pid, reason, draining, unreadyMs }, 'worker draining')
   }
 
+  /**
+   * On a stop, before any worker closes its listener: close node:cluster's shared listeners (new
+   * connects are refused), then wait until every connection the primary accepted has reached a
+   * worker — node:cluster would reset the ones still queued when the last worker closes. Once.
+   */
+  private stopAccepting (): Promise<void> {
+    this.acceptingStopped ??= (async () => {
+      const began = performance.now()
+      let listeners = 0
+      await closeWhenAcceptQueueEmpty(sharedListenerPorts(), () => { listeners = closeSharedListeners() }, afterSharedAccept)
+      const settled = await this.handoff.whenNoneInTransit(HANDOUT_TIMEOUT_MS)
+      this.log.info({ listeners, ms: Math.round(performance.now() - began), settled }, 'shared listeners closed')
+    })()
+    return this.acceptingStopped
+  }
+
   private quickShutdown (signal: NodeJS.Signals): void {
     this.log.warn({ signal }, 'second signal during shutdown: killing workers now')
     for (const rec of this.workers.values()) rec.worker.process.kill('SIGKILL')
@@ -500,6 +525,11 @@ export class Supervisor {
         return // the connection it carries is ConnectionHandoff's
       case 'listeners-closed':
         this.stopBarrier.report(rec.worker)
+        return
+      case 'stop-accepting':
+        void this.stopAccepting().then(() => {
+          if (rec.worker.isConnected()) rec.worker.send({ prodserver: 1, type: 'accepting-stopped' } satisfies PrimaryMessage)
+        })
         return
     }
     this.wake()

@@ -36,6 +36,7 @@ export type WorkerMessage =
   | { prodserver: 1, type: 'drained' }
   | { prodserver: 1, type: 'handoff' }
   | { prodserver: 1, type: 'listeners-closed' }
+  | { prodserver: 1, type: 'stop-accepting' }
 
 /**
  * drain: `unreadyMs` = readiness fails this long before the drain (shutdown only, not rotations:
@@ -47,12 +48,16 @@ export type WorkerMessage =
  * farewell: the answer to a worker's `drained`; the worker exits once it has it (worker.ts).
  * listeners-closed: on a stop, each worker reports its listeners closed; once all have, the primary
  * answers every one of them (cluster/stop-barrier.ts) and they start closing connections.
+ * accepting-stopped: the answer to a stopping worker's `stop-accepting`, before it closes its own
+ * listener: the primary has closed node:cluster's shared listeners and handed out every connection
+ * it had accepted (cluster/shared-listeners.ts).
  */
 export type PrimaryMessage =
   | { prodserver: 1, type: 'drain', unreadyMs?: number, handoff?: boolean }
   | { prodserver: 1, type: 'metrics', id: number }
   | { prodserver: 1, type: 'farewell' }
   | { prodserver: 1, type: 'listeners-closed' }
+  | { prodserver: 1, type: 'accepting-stopped' }
 
 export function isProtocolMessage<M extends { type: string }> (m: unknown): m is M {
   return typeof m === 'object' && m !== null && (m as Record<string, unknown>)[TAG] === 1 &&

@@ -80,13 +80,18 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
    * before the primary says every listener is closed.
    */
   const listenersClosed = (): Promise<void> => exchange({ type: 'listeners-closed' }, 'listeners-closed')
+  /**
+   * Before that, the primary closes node:cluster's shared listener itself and hands out what it
+   * already accepted: node:cluster would reset those when the last worker's listener closes.
+   */
+  const stopAccepting = (): Promise<void> => exchange({ type: 'stop-accepting' }, 'accepting-stopped')
   process.on('message', (m: unknown) => {
     if (!isProtocolMessage<PrimaryMessage>(m)) return
-    if (m.type === 'farewell' || m.type === 'listeners-closed') {
+    if (m.type === 'farewell' || m.type === 'listeners-closed' || m.type === 'accepting-stopped') {
       answers.get(m.type)?.()
     } else if (m.type === 'drain') {
       unreadyMs = m.unreadyMs ?? 0
-      drainOptions = m.handoff === true ? { handOff: sendToPrimary } : { listenersClosed }
+      drainOptions = m.handoff === true ? { handOff: sendToPrimary } : { stopAccepting, listenersClosed }
       void drainAndExit()
     } else if (m.type === 'metrics') {
       const collect = server?.collectMetrics

@@ -9,6 +9,9 @@
  *     connections the next step makes a proxy open are refused — nothing sent, a proxy retries them
  *     elsewhere — instead of queueing in a backlog that closing the listener would reset (measured
  *     behind nginx with two instances: resets on 2 stops of 4 with the opposite order, none since).
+     In cluster mode on a stop, the primary first closes node:cluster's shared listener and hands
+     out the connections it had accepted (`stopAccepting`): node:cluster would reset them when
+     the last worker closes (cluster/shared-listeners.ts).
  *  2. `draining` on: every request that starts from now on is SERVED (Fastify's return503OnClosing
  *     is off: the supervisor's zero-failure reload relies on requests already on their way being
  *     answered) with `Connection: close`, so the client itself retires the connection, cleanly.
@@ -32,6 +35,7 @@ import type { FastifyInstance } from 'fastify'
 import net, { type Socket } from 'node:net'
 import type { TunedHttp } from './http-server'
 import { freezeForTransfer, idleConnections, thaw } from './idle-connections'
+import { closeWhenAcceptQueueEmpty } from './accept-queue'
 
 /**
  * How long a connection must stay idle during a drain before it is closed. Far above the gap
@@ -50,6 +54,12 @@ export interface DrainOptions {
    */
   handOff?: (handle: object) => Promise<boolean>
   /**
+   * Called before this process closes its listeners; resolves once the whole server has stopped
+   * accepting and holds no connection on its way to a listener (in cluster mode: the primary
+   * closed node:cluster's shared listener and handed out what it had accepted).
+   */
+  stopAccepting?: () => Promise<void>
+  /**
    * Resolves once no listener of the whole server accepts any more (in cluster mode: every
    * worker's, so the primary's shared one is closed); connections are not told to close before.
    */
@@ -63,8 +73,15 @@ export async function drainServer (fastify: FastifyInstance, tuned: TunedHttp, e
   const gate = tuned.gate()
   // Listeners first: from now on a client that opens a new connection is refused (nothing sent,
   // a proxy retries elsewhere) rather than accepted into a backlog that closing would reset.
-  if (server.listening) net.Server.prototype.close.call(server)
-  for (const s of extra) s.close()
+  await options.stopAccepting?.()
+  const listeners = [server, ...extra]
+  await closeWhenAcceptQueueEmpty(tcpPorts(listeners), () => {
+    if (server.listening) net.Server.prototype.close.call(server)
+    for (const s of extra) s.close()
+  }, (onAccepted) => {
+    for (const s of listeners) s.on('connection', onAccepted)
+    return () => { for (const s of listeners) s.off('connection', onAccepted) }
+  })
   await options.listenersClosed?.()
   tuned.state.draining = true
   tuned.sweeper().stop()
@@ -92,6 +109,16 @@ export async function drainServer (fastify: FastifyInstance, tuned: TunedHttp, e
     clearInterval(poll)
   }
   await fastify.close()
+}
+
+/** The TCP ports these servers listen on (a unix socket has none). */
+function tcpPorts (servers: net.Server[]): Set<number> {
+  const ports = new Set<number>()
+  for (const s of servers) {
+    const a = s.listening ? s.address() : null
+    if (a !== null && typeof a === 'object') ports.add(a.port)
+  }
+  return ports
 }
 
 /** Step 5: moves or closes the idle connections, one sweep at a time. */
