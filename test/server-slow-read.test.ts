@@ -8,6 +8,7 @@
 import t from 'tap'
 import { ATTACK_APP, PRODSERVER } from './helpers/attack-scenario'
 import { freePort, get, spawnServer } from './helpers/process'
+import { readdirSync, readlinkSync } from 'node:fs'
 import { childPids, rssMb, startSlowHttpTest, watchRss } from './helpers/slowhttptest'
 
 /** How long the attack runs: long enough for the old code to pass 1 GB in one process. */
@@ -52,3 +53,55 @@ for (const cluster of [false, true]) {
     t.ok(peak <= limit, `peak RSS ${Math.round(peak)} MB ≤ ${Math.round(limit)} MB (baseline ${Math.round(baseline)} MB; per process: ${JSON.stringify(Object.fromEntries([...peaks].map(([p, v]) => [p, Math.round(v)])))})`)
   })
 }
+
+
+/** Socket descriptors a process holds (/proc/<pid>/fd): the connections it has not closed. */
+function socketFds (pid: number): number {
+  let n = 0
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try { if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++ } catch { /* closed meanwhile */ }
+  }
+  return n
+}
+
+async function until (what: string, check: () => boolean, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return Date.now()
+}
+
+t.test('slow read that stalls (a read every 60 s), channel-timeout 2 s: the server closes its connections after channel-timeout', async (t) => {
+  const channelTimeoutMs = 2000
+  const port = await freePort()
+  const server = spawnServer(t, [PRODSERVER, 'serve', ATTACK_APP, '--host', '127.0.0.1', '--port', String(port),
+    '--channel-timeout', `${channelTimeoutMs}ms`, '--cleanup-interval', '250ms'])
+  await server.waitLine('listening', 30_000)
+  await server.waitLine('control socket listening', 30_000) // its socket is in the count too
+  const before = socketFds(server.pid)
+  // Few enough connections that their 1 MB responses stay under the send budget (25 MB): only the
+  // channel timeout can close them. The attack outlasts the wait below by far: slowhttptest's own
+  // end is not what closes them (it reads every 60 s, so it would not even notice a close itself).
+  const connections = 10
+  startSlowHttpTest(t, {
+    mode: 'slow-read',
+    url: `http://127.0.0.1:${port}/big`,
+    connections,
+    rate: connections,
+    seconds: 60,
+    window: [512, 1024],
+    readBytes: 32,
+    readEverySeconds: 60,
+    pipelined: 1
+  })
+  const allIn = await until(`${connections} attack connections`, () => socketFds(server.pid) >= before + connections, 15_000)
+  // A loopback send buffer takes the whole 1 MB, so the response is finished for Node and the
+  // connection is idle: closed at channel-timeout (also the keep-alive timeout) + Node's 1 s.
+  const allClosed = await until('the server to close them', () => socketFds(server.pid) <= before, 10 * channelTimeoutMs)
+  const heldMs = allClosed - allIn
+  t.ok(heldMs >= channelTimeoutMs - 500, `not before channel-timeout: held ${heldMs} ms`)
+  t.ok(heldMs < 10 * channelTimeoutMs, `closed ${heldMs} ms after they stalled (channel-timeout ${channelTimeoutMs} ms)`)
+  t.notOk(server.lines.some((l) => /over the send budget/.test(l.msg ?? '')), 'not by the send budget')
+})
