@@ -48,8 +48,11 @@ for (const cluster of [false, true]) {
     // A worker stays inside the memory it was sized for (worker-memory-mb: a heap capped at 75% of
     // it, Node itself in the rest) plus at most its send budget, the one part a client can grow.
     // The single process has no heap cap, so the app's garbage (a 1 MB string per response) is
-    // V8's to collect when it likes: there, what serving normally takes plus the budget again.
-    const limit = cluster ? WORKER_MEMORY_MB + SEND_BUDGET_MB : baseline + WORKER_MEMORY_MB
+    // V8's to collect when it likes, and the faster the attack goes (an idle machine) the more of
+    // it waits: measured 180-210 MB under load average ~12, 320-370 MB idle. There, what serving
+    // normally takes plus twice the memory budget — "a few hundred MB" — where the code before the
+    // send budget passed 1 GB within these 8 s.
+    const limit = cluster ? WORKER_MEMORY_MB + SEND_BUDGET_MB : baseline + 2 * WORKER_MEMORY_MB
     t.ok(peak <= limit, `peak RSS ${Math.round(peak)} MB ≤ ${Math.round(limit)} MB (baseline ${Math.round(baseline)} MB; per process: ${JSON.stringify(Object.fromEntries([...peaks].map(([p, v]) => [p, Math.round(v)])))})`)
   })
 }
