@@ -44,14 +44,19 @@ export class LoadedSessions {
   changesOf (session: object): SessionChanges | undefined {
     const base = this.bases.get(session)
     if (base === undefined) return undefined
+    const after = membersOfSession(session)
+    // First save of the request: the base is the loaded text, and the whole record lets a store
+    // that still holds that text skip the merge (merge.ts); unchanged, it needs no diff at all.
+    const whole = typeof base === 'string' ? recordOf(after) : undefined
+    const edge = typeof base === 'string' ? { base, whole } : {}
+    if (whole !== undefined && whole === base) return { patch: { set: [], unset: [], ...edge }, members: after }
     const before = typeof base === 'string' ? membersOfRecord(base) : base
     if (before === null) return undefined
-    const after = membersOfSession(session)
     const set: Array<[string, string]> = []
     const unset: string[] = []
     for (const [name, text] of after) if (before.get(name) !== text) set.push([name, text])
     for (const name of before.keys()) if (!after.has(name)) unset.push(name)
-    return { patch: { set, unset }, members: after }
+    return { patch: { set, unset, ...edge }, members: after }
   }
 
   /** The session was saved with these members: later saves of this request patch from there. */
@@ -92,6 +97,13 @@ function membersOfSession (session: object): Members {
     if (text !== undefined) members.set(name, text)
   }
   return members
+}
+
+/** The record text of these members (what JSON.stringify of the object would write). */
+function recordOf (members: Members): string {
+  let text = ''
+  for (const [name, value] of members) text += `${text === '' ? '{' : ','}${JSON.stringify(name)}:${value}`
+  return text === '' ? '{}' : `${text}}`
 }
 
 function membersOfRecord (json: string): Members | null {

@@ -23,6 +23,8 @@ export function parseRecord (json: string): Record<string, unknown> | null {
 
 /** The merged JSON text, or `null` when `json` is not a JSON object. */
 export function mergeRecord (json: string, patch: SessionPatch): string | null {
+  // Nothing else wrote since the request loaded it: the merge is the request's whole record.
+  if (patch.whole !== undefined && json === patch.base) return patch.whole
   const stored = parseRecord(json)
   if (stored === null) return null
   const set = new Map(patch.set)

@@ -33,6 +33,13 @@ export interface StoredSession {
 export interface SessionPatch {
   readonly set: ReadonlyArray<readonly [name: string, json: string]>
   readonly unset: readonly string[]
+  /**
+   * The record text the request loaded, and the whole record with its changes. A store that still
+   * holds exactly `base` (no other write meanwhile: the usual case) may store `whole` as is — what
+   * merging would give — without parsing the stored record (stores/merge.ts).
+   */
+  readonly base?: string
+  readonly whole?: string
 }
 
 /**
