@@ -19,7 +19,7 @@ import type { Plan } from '../plan/types'
 import { RestartBackoff } from './backoff'
 import { ConnectionHandoff } from './handoff'
 import { StopBarrier } from './stop-barrier'
-import { afterSharedAccept, closeSharedListeners, sharedListenerPorts, watchSharedListeners } from './shared-listeners'
+import { closeSharedListeners, sharedListenerHandles, sharedListenerPorts, watchSharedListeners } from './shared-listeners'
 import { closeWhenAcceptQueueEmpty } from '../server/accept-queue'
 import type { ServeHandle } from './handle'
 import type { LauncherLog } from './log'
@@ -44,10 +44,11 @@ const HANDLED_SIGNALS: QueuedSignal[] = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGTTIN
 /** The worker's own drain ends at graceful-timeout; this margin lets its onClose hooks finish before SIGKILL. */
 const KILL_MARGIN_MS = 1000
 /**
- * On a stop, how long the primary waits for the connections it accepted to reach a worker before
- * letting the workers close anyway; under the worker's 2 s wait for the answer (worker.ts).
+ * On a stop, how long the primary waits for its accept queue to empty, then for the connections it
+ * accepted to reach a worker, before letting the workers close anyway (each; twice this stays under
+ * the worker's wait for the answer, STOP_ACCEPTING_TIMEOUT_MS in worker.ts).
  */
-const HANDOUT_TIMEOUT_MS = 1500
+const HANDOUT_TIMEOUT_MS = 2000
 /**
  * Until a worker's first message, node itself is starting and loading modules synchronously (seconds
  * on a loaded machine): no heartbeat can exist yet, so worker-timeout alone would kill healthy boots.
@@ -458,7 +459,7 @@ export class Supervisor {
     this.acceptingStopped ??= (async () => {
       const began = performance.now()
       let listeners = 0
-      await closeWhenAcceptQueueEmpty(sharedListenerPorts(), () => { listeners = closeSharedListeners() }, afterSharedAccept)
+      await closeWhenAcceptQueueEmpty(sharedListenerPorts(), sharedListenerHandles(), HANDOUT_TIMEOUT_MS, () => { listeners = closeSharedListeners() })
       const settled = await this.handoff.whenNoneInTransit(HANDOUT_TIMEOUT_MS)
       this.log.info({ listeners, ms: Math.round(performance.now() - began), settled }, 'shared listeners closed')
     })()

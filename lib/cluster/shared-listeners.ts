@@ -19,7 +19,7 @@ import net from 'node:net'
 
 interface ListenHandle {
   close (callback?: () => void): void
-  onconnection?: (...args: unknown[]) => unknown
+  listen?: (backlog: number) => number
   getsockname?: (out: { port?: number }) => number
 }
 interface ServerInternals { _handle?: ListenHandle | null }
@@ -55,23 +55,9 @@ export function sharedListenerPorts (): Set<number> {
   return ports
 }
 
-/**
- * Runs `onAccepted` right after each connection a shared listener accepts (node:cluster's own
- * handler first: the connection is queued or handed out); returns the undo.
- */
-export function afterSharedAccept (onAccepted: () => void): () => void {
-  const undo: Array<() => void> = []
-  for (const handle of shared) {
-    const original = handle.onconnection
-    if (typeof original !== 'function') continue
-    handle.onconnection = function (this: unknown, ...args: unknown[]): unknown {
-      const r = original.apply(this, args)
-      onAccepted()
-      return r
-    }
-    undo.push(() => { handle.onconnection = original })
-  }
-  return () => { for (const u of undo) u() }
+/** The shared listeners' handles (to shrink their backlog before closing them). */
+export function sharedListenerHandles (): ListenHandle[] {
+  return [...shared]
 }
 
 /**

@@ -33,6 +33,8 @@ function send (message: Body<WorkerMessage>): Promise<void> {
 const ignore = (): void => {}
 /** How long a worker waits for the primary's answer (farewell, listeners closed) before going on anyway. */
 const ANSWER_TIMEOUT_MS = 2000
+/** The primary's answer to `stop-accepting` may take two of its 2 s waits (primary.ts). */
+const STOP_ACCEPTING_TIMEOUT_MS = 5000
 
 export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHandle> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, ignore)
@@ -56,10 +58,10 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
   }
   const answers = new Map<PrimaryMessage['type'], () => void>()
   /** Sends `message`, then waits for the primary's `answer` (bounded: a gone primary cannot keep us). */
-  const exchange = (message: Body<WorkerMessage>, answer: PrimaryMessage['type']): Promise<void> => new Promise((resolve) => {
+  const exchange = (message: Body<WorkerMessage>, answer: PrimaryMessage['type'], timeoutMs = ANSWER_TIMEOUT_MS): Promise<void> => new Promise((resolve) => {
     if (process.send === undefined || !process.connected) return resolve()
     const done = (): void => { clearTimeout(timer); process.off('disconnect', done); answers.delete(answer); resolve() }
-    const timer = setTimeout(done, ANSWER_TIMEOUT_MS)
+    const timer = setTimeout(done, timeoutMs)
     answers.set(answer, done)
     process.once('disconnect', done)
     void send(message)
@@ -84,7 +86,7 @@ export async function runWorker (plan: Plan, source: AppSource): Promise<ServeHa
    * Before that, the primary closes node:cluster's shared listener itself and hands out what it
    * already accepted: node:cluster would reset those when the last worker's listener closes.
    */
-  const stopAccepting = (): Promise<void> => exchange({ type: 'stop-accepting' }, 'accepting-stopped')
+  const stopAccepting = (): Promise<void> => exchange({ type: 'stop-accepting' }, 'accepting-stopped', STOP_ACCEPTING_TIMEOUT_MS)
   process.on('message', (m: unknown) => {
     if (!isProtocolMessage<PrimaryMessage>(m)) return
     if (m.type === 'farewell' || m.type === 'listeners-closed' || m.type === 'accepting-stopped') {

@@ -12,8 +12,6 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs'
 
-/** How long the queue may stay non-empty before the listener is closed anyway. */
-const MAX_WAIT_MS = 1000
 const LISTEN_STATE = '0A'
 
 /**
@@ -65,37 +63,32 @@ function listenLines (file: string): string[][] {
   }
 }
 
-/** Registers `onAccepted` to run right after each connection the listener accepts; returns the undo. */
-export type AcceptHook = (onAccepted: () => void) => () => void
+/** A listening libuv handle (TCP or pipe), as net.Server keeps it on `_handle`. */
+export interface ListenHandle { listen?: (backlog: number) => number }
 
 /**
- * Calls `close` synchronously right after the accept queue of `ports` is seen empty. It is looked
- * at after each connection accepted from now on — inside libuv's accept loop, so under a steady
- * stream of new connections the close comes between two accepts, where a look after a turn of a
- * busy loop always finds new ones queued — and after each turn of the event loop (when none
- * arrive). At most MAX_WAIT_MS later in any case.
+ * Closes the listeners with `close`, synchronously right after their accept queue is seen empty,
+ * at most maxWaitMs later. First their backlog shrinks to nothing (listen(2) again on a listening
+ * socket only changes its backlog): the kernel then queues at most one more connection and drops
+ * further SYNs, which their clients retry after a second — and find refused, nothing sent, so a
+ * proxy goes to another upstream. Without that a busy loop never sees the queue empty while a
+ * proxy keeps connecting. Each look follows a turn of the event loop; Node 20 was seen accepting one
+ * queued connection per turn (15 queued took 15 turns), ~80 ms a turn in a busy single process.
  */
-export function closeWhenAcceptQueueEmpty (ports: ReadonlySet<number>, close: () => void, hook?: AcceptHook): Promise<void> {
+export function closeWhenAcceptQueueEmpty (ports: ReadonlySet<number>, listeners: ListenHandle[], maxWaitMs: number, close: () => void): Promise<void> {
+  for (const handle of listeners) {
+    try { handle.listen?.(0) } catch { /* not a listening handle: nothing to shrink */ }
+  }
   return new Promise((resolve) => {
-    const deadline = performance.now() + MAX_WAIT_MS
-    let done = false
-    const finish = (): void => {
-      if (done) return
-      done = true
-      undo?.()
-      close()
-      resolve()
-    }
-    const look = (): void => {
-      if (done) return
-      const queued = ports.size === 0 ? undefined : acceptQueueLength(ports)
-      if (queued === undefined || queued === 0 || performance.now() >= deadline) finish()
-    }
-    const undo = ports.size === 0 ? undefined : hook?.(look)
+    const deadline = performance.now() + maxWaitMs
     const turn = (): void => {
-      if (done) return
-      look()
-      if (!done) setImmediate(turn)
+      const queued = ports.size === 0 ? undefined : acceptQueueLength(ports)
+      if (queued === undefined || queued === 0 || performance.now() >= deadline) {
+        close()
+        resolve()
+      } else {
+        setImmediate(turn)
+      }
     }
     setImmediate(turn)
   })

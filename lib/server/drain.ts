@@ -35,7 +35,7 @@ import type { FastifyInstance } from 'fastify'
 import net, { type Socket } from 'node:net'
 import type { TunedHttp } from './http-server'
 import { freezeForTransfer, idleConnections, thaw } from './idle-connections'
-import { closeWhenAcceptQueueEmpty } from './accept-queue'
+import { closeWhenAcceptQueueEmpty, type ListenHandle } from './accept-queue'
 
 /**
  * How long a connection must stay idle during a drain before it is closed. Far above the gap
@@ -44,6 +44,8 @@ import { closeWhenAcceptQueueEmpty } from './accept-queue'
  * than about half a second.
  */
 export const IDLE_LINGER_MS = 500
+/** At most this long (and half the drain's timeout) serving what waits in the accept queue first. */
+const ACCEPT_QUEUE_WAIT_MS = 5000
 /** How often idle connections are looked for during a drain. */
 const POLL_MS = 25
 
@@ -74,13 +76,11 @@ export async function drainServer (fastify: FastifyInstance, tuned: TunedHttp, e
   // Listeners first: from now on a client that opens a new connection is refused (nothing sent,
   // a proxy retries elsewhere) rather than accepted into a backlog that closing would reset.
   await options.stopAccepting?.()
-  const listeners = [server, ...extra]
-  await closeWhenAcceptQueueEmpty(tcpPorts(listeners), () => {
+  const listeners = [server, ...extra].filter((s) => s.listening)
+  const handles = listeners.map((s) => (s as unknown as { _handle?: ListenHandle | null })._handle).filter((h): h is ListenHandle => h != null)
+  await closeWhenAcceptQueueEmpty(tcpPorts(listeners), handles, Math.min(ACCEPT_QUEUE_WAIT_MS, timeoutMs / 2), () => {
     if (server.listening) net.Server.prototype.close.call(server)
     for (const s of extra) s.close()
-  }, (onAccepted) => {
-    for (const s of listeners) s.on('connection', onAccepted)
-    return () => { for (const s of listeners) s.off('connection', onAccepted) }
   })
   await options.listenersClosed?.()
   tuned.state.draining = true
