@@ -68,7 +68,7 @@ t.test('status --json while a cluster runs: the plan, both workers with every fi
   t.type(status.plan.resources.memoryMb, 'number')
   t.type(status.plan.resources.source, 'string')
   t.match(status.plan.formula.join('\n'), /CPU-based: .*\nRAM-based: /)
-  t.same(status.memoryBudget, { workerMemoryMb: 200, threshold: 0.85, samples: 3, intervalMs: 200, rssOverMb: 170, heapOverFraction: 0.85 })
+  t.same(status.memoryBudget, { workerMemoryMb: 200, threshold: 0.7, samples: 2, intervalMs: 200, rssOverMb: 140, heapOverFraction: 0.7 })
 
   t.equal(status.workers.length, 2, 'both workers')
   t.same(new Set(status.workers.map((w: { pid: number }) => w.pid)), pids, 'the workers that answer requests')

@@ -122,16 +122,16 @@ export const KNOBS = [
   },
   {
     name: 'worker-memory-threshold', kind: 'number', group: 'process', env: ['PRODSERVER_WORKER_MEMORY_THRESHOLD'],
-    default: 0.85, min: 0, max: 1,
+    default: 0.7, min: 0, max: 1,
     help: 'A worker whose RSS stays above this fraction of worker-memory-mb, or its V8 heap above this fraction of its heap cap, is replaced gracefully (replacement ready first); 0 = observe only.'
   },
   {
     name: 'worker-memory-samples', kind: 'integer', group: 'process', env: ['PRODSERVER_WORKER_MEMORY_SAMPLES'],
-    default: 3, min: 1, max: 1000, help: 'Consecutive samples over worker-memory-threshold before the worker is replaced.'
+    default: 2, min: 1, max: 1000, help: 'Consecutive samples over worker-memory-threshold before the worker is replaced.'
   },
   {
     name: 'worker-memory-interval', kind: 'duration', group: 'process', env: ['PRODSERVER_WORKER_MEMORY_INTERVAL'],
-    default: 2 * SECOND, bareUnit: 's', min: 0,
+    default: SECOND, bareUnit: 's', min: 0,
     help: "How often each worker's memory is sampled (RSS from /proc by the primary, heap from the worker's heartbeat); 0 = never."
   },
   {

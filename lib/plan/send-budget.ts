@@ -11,8 +11,9 @@
  * MIN_SEND_BUDGET_MB. The heap cap takes 75% of that budget; the remaining quarter also holds
  * Node's own code and native memory (~50 MB measured: RSS minus heap at rest), so buffered sends
  * get half of it: 25 MB for a 200 MB worker. Measured under slowhttptest -X on a 1 MB route, a
- * worker then peaks at ~150-180 MB, mostly below worker-memory-threshold (0.85 × 200), so it is
- * seldom recycled for memory; with a quarter (50 MB) it reached ~195 MB and always was.
+ * worker then peaks at ~150-180 MB: below 0.85 × 200, the memory threshold when this was
+ * measured, but over the 0.7 × 200 = 140 MB default now, so such an attack costs (lossless) memory
+ * replacements; with a quarter (50 MB) it reached ~195 MB.
  */
 import { processBudget, type HeapInput } from './heap'
 
