@@ -7,7 +7,8 @@
  *                   16 shards `0`…`f` picked by a hash of the id (file/paths.ts: one directory
  *                   lock per shard instead of one for all writes)
  *   <s>/<id>.gone   tombstone left by destroy(), empty
- *   <s>/<id>.lock   held (O_EXCL, the owner's pid inside) while a process writes the record
+ *   <s>/<id>.lock   held (O_EXCL, kept open) while a process writes the record; it becomes the
+ *                   new record (written into, then renamed over <id>.json)
  *   <s>/*.tmp       in-flight atomic writes (file/atomic.ts)
  *   .reaped         stamp of the last reaper pass (reaper.ts)
  *
@@ -36,7 +37,8 @@
  *
  * Patches (a request's changed members, issue 14) read the record, merge and rename the result
  * into place while holding the record's lock file (file/record-lock.ts), so another worker's
- * write cannot land in between and be undone; every record write takes that lock.
+ * write cannot land in between and be undone; every record write takes that lock, and the lock
+ * file itself is the new record: renaming it over the record publishes it and releases the lock.
  */
 import { randomBytes } from 'node:crypto'
 import { constants as fsConstants, type Stats } from 'node:fs'
@@ -44,7 +46,7 @@ import path from 'node:path'
 import { DEFAULT_TOMBSTONE_MS, type PatchOutcome, type SessionPatch, type SessionRecordStore, type StoreCheck, type StoredSession } from './types'
 import { decodeRecord, encodeRecord } from './file/envelope'
 import { StoreDirectory } from './file/store-dir'
-import { writeAtomic, writeAtomicKeepOpen } from './file/atomic'
+import { fillFile, writeAtomic } from './file/atomic'
 import { RECORD_EXT, sessionPaths, shardOf, type SessionPaths } from './file/paths'
 import { reapDirectory, startReaper, type Reaper, type ReapResult } from './reaper'
 import { lstatOrNull, unlinkIfPresent } from './file/missing-ok'
@@ -324,6 +326,7 @@ export class FileSessionStore implements SessionRecordStore {
       return await lockRecord(w.paths.lock, this.timeoutMs)
     })
     const p = w.paths
+    let published = false
     try {
       // Same rule as the Redis store: a ttl <= 0 (or NaN) ends the session now.
       if (!(w.ttlMs > 0)) {
@@ -343,10 +346,20 @@ export class FileSessionStore implements SessionRecordStore {
         if (merged === null) return 'unreadable'
         json = merged
       }
+      // The lock file becomes the record (file/record-lock.ts): written, given its expiry, renamed.
+      const record = encodeRecord(json)
+      const stats = await fillFile(lock.fd, record, { mtimeMs: Date.now() + w.ttlMs, fsync: this.fsync }, this.pinned !== null)
       lock.assertHeld()
-      await this.replaceRecord(id, p, json, w.ttlMs)
+      await lock.publish(p.record)
+      published = true
+      // The next read of this session (the same user's next request) then costs one stat.
+      if (this.pinned !== null && stats !== null) this.pinned.pin(id, lock.fd, stats, json)
+      else await fdCalls.close(lock.fd)
+    } catch (err) {
+      this.releasePinsIfOutOfDescriptors(err)
+      throw err
     } finally {
-      await lock.release()
+      if (!published) await lock.release()
     }
     // The tombstone is checked after the write, not before: a check before could not stop a
     // destroy that lands right after it anyway, so the check after (removing our own write) is
@@ -356,21 +369,6 @@ export class FileSessionStore implements SessionRecordStore {
       await unlinkIfPresent(p.record)
     }
     return 'applied'
-  }
-
-  private async replaceRecord (id: string, p: SessionPaths, json: string, ttlMs: number): Promise<void> {
-    const record = encodeRecord(json)
-    const opts = { mtimeMs: Date.now() + ttlMs, fsync: this.fsync }
-    if (this.pinned === null) {
-      await writeAtomic(p.record, record, opts)
-    } else {
-      // The next read of this session (the same user's next request) then costs one stat.
-      const written = await writeAtomicKeepOpen(p.record, record, opts).catch((err: unknown) => {
-        this.releasePinsIfOutOfDescriptors(err)
-        throw err
-      })
-      this.pinned.pin(id, written.fd, written.stats, json)
-    }
   }
 
   /** Pinned descriptors are a cache: when the process runs out, they are the first to go. */

@@ -1,5 +1,6 @@
 /**
- * Atomic file replacement: write a uniquely named temp file in the same directory, give it its
+ * Atomic file replacement (tombstones; a record is written into its lock file the same way and
+ * renamed from there, record-lock.ts): write a uniquely named temp file in the same directory, give it its
  * final mtime, optionally fsync, then rename over the target (pitfall 11).
  *
  * - The temp name is `<target>.<pid>.<random>.tmp`: unique across processes, which
@@ -31,47 +32,38 @@ export function tempName (target: string): string {
 }
 
 export async function writeAtomic (target: string, data: Buffer, opts: AtomicWriteOptions): Promise<void> {
-  await replaceFile(target, data, opts, false)
-}
-
-export interface OpenWrittenFile { fd: number, stats: Stats }
-
-/** writeAtomic, leaving the new file's descriptor open for the caller (to pin it; pinned.ts). */
-export async function writeAtomicKeepOpen (target: string, data: Buffer, opts: AtomicWriteOptions): Promise<OpenWrittenFile> {
-  return (await replaceFile(target, data, opts, true))!
-}
-
-async function replaceFile (target: string, data: Buffer, opts: AtomicWriteOptions, keepOpen: boolean): Promise<OpenWrittenFile | null> {
   const tmp = tempName(target)
   let fd: number | null = null
   let renamed = false
   try {
     fd = await openExclusive(tmp)
-    if (data.length > 0) await fdCalls.writeAll(fd, data)
-    // After the write: a write would set the mtime to now again.
-    const t = opts.mtimeMs / 1000
-    // Both settle before anything else happens to fd: closing it under a call still in flight
-    // could let that call hit whatever file reuses the descriptor number.
-    const [statting, timing] = await Promise.allSettled([keepOpen ? fdCalls.fstat(fd) : null, fdCalls.futimes(fd, t, t)])
-    if (statting.status === 'rejected') throw statting.reason
-    if (timing.status === 'rejected') throw timing.reason
-    const stats = statting.value
-    if (opts.fsync) await fdCalls.fsync(fd)
-    if (!keepOpen) {
-      const closing = fd
-      fd = null
-      await fdCalls.close(closing)
-    }
+    await fillFile(fd, data, opts, false)
+    const closing = fd
+    fd = null
+    await fdCalls.close(closing)
     await renameWithRetry(tmp, target)
     renamed = true
-    if (fd === null || stats === null) return null
-    const kept = { fd, stats }
-    fd = null
-    return kept
   } finally {
     if (fd !== null) await fdCalls.close(fd).catch(() => {})
     if (!renamed) await fdCalls.unlink(tmp).catch(() => {})
   }
+}
+
+/**
+ * Writes `data` from offset 0 of a new, still unpublished file, then gives it its final mtime
+ * (after the write: a write would set the mtime to now again) and fsyncs it when asked; returns its
+ * fstat when `wantStats` (to pin it). The file must be empty (new).
+ */
+export async function fillFile (fd: number, data: Buffer, opts: AtomicWriteOptions, wantStats: boolean): Promise<Stats | null> {
+  if (data.length > 0) await fdCalls.writeAll(fd, data)
+  const t = opts.mtimeMs / 1000
+  // Both settle before anything else happens to fd: closing it under a call still in flight
+  // could let that call hit whatever file reuses the descriptor number.
+  const [statting, timing] = await Promise.allSettled([wantStats ? fdCalls.fstat(fd) : null, fdCalls.futimes(fd, t, t)])
+  if (statting.status === 'rejected') throw statting.reason
+  if (timing.status === 'rejected') throw timing.reason
+  if (opts.fsync) await fdCalls.fsync(fd)
+  return statting.value
 }
 
 /**
@@ -85,7 +77,7 @@ async function openExclusive (file: string): Promise<number> {
 
 const RETRYABLE_ON_WINDOWS = new Set(['EPERM', 'EACCES', 'EBUSY'])
 
-async function renameWithRetry (from: string, to: string): Promise<void> {
+export async function renameWithRetry (from: string, to: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await fdCalls.rename(from, to)
