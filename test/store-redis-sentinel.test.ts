@@ -129,7 +129,11 @@ t.test('failover under load: sessions survive, every op succeeds or 503s within 
     whoami = res.body
     lastAnswer = `${res.status} ${JSON.stringify(res.body)}`
     return res.status === 200
-  }, 30_000, 'the app answers /whoami again').catch((err: Error) => { throw new Error(`${err.message} (last answer: ${lastAnswer})`) })
+  }, 30_000, 'the app answers /whoami again').catch(async (err: Error) => {
+    const check = await web.app.sessionBackend.check()
+    const appLog = web.logs.lines.slice(-8).map((l) => `${String(l.level)} ${String(l.msg)}`).join(' / ')
+    throw new Error(`${err.message} (last answer: ${lastAnswer}; check(): ${JSON.stringify(check)}; the app's last log lines: ${appLog})`)
+  })
   t.same(whoami, { user: 'carol' }, 'a user logged in through the plugin before the failover is still logged in after it')
 
   let failures = 0

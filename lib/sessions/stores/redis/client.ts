@@ -327,11 +327,19 @@ abstract class BaseHandle implements ClientHandle {
   abstract close (): Promise<void>
 }
 
+/** How long an ended client waits before it is started again (the retryStrategy's cap). */
+const REVIVE_AFTER_MS = 1000
+
 class OwnClient extends BaseHandle {
   readonly owned = true
   private closed = false
   // Before the first `ready`, errors are reported once by connect()'s rejection (boot), not here.
   private erroredSinceReady = true
+  /** Set once the client was ready: from then on an 'end' we did not ask for is undone (see revive). */
+  private keepAlive = false
+  private reviveTimer: NodeJS.Timeout | undefined
+  /** One warning per outage, not one per revival attempt. */
+  private revivedSinceReady = false
 
   constructor (client: Redis | Cluster, readonly describe: string, private readonly secrets: string[], private readonly log: StoreLog | undefined, diagnoseTls?: () => Promise<Error | undefined>) {
     super(client)
@@ -344,7 +352,37 @@ class OwnClient extends BaseHandle {
       this.log?.warn({ err: { message: this.sanitize(err.message), code: (err as { code?: string }).code } },
         `session store: Redis connection error (${this.describe})`)
     })
-    this.client.on('ready', () => { this.erroredSinceReady = false })
+    this.client.on('ready', () => {
+      this.erroredSinceReady = false
+      this.revivedSinceReady = false
+      this.keepAlive = true
+    })
+    this.client.on('end', () => { this.revive() })
+  }
+
+  /**
+   * ioredis ends a client for good when its connector's connect() throws, and its Sentinel
+   * connector does when a failover is announced (+switch-master, `failoverDetector`) while it is
+   * asking a sentinel for the master during a reconnect: the announcement disconnects the connector,
+   * the lookup then fails with "Connection is closed", and the client's status becomes `end` — it
+   * never reconnects, and every session operation of that worker fails (503) until a restart. Seen
+   * in CI: one app 503 for 30 s after the failover while another client of the same test recovered.
+   * So once the client has been ready, an `end` we did not cause (close(), or the boot's give-up)
+   * starts it again after REVIVE_AFTER_MS, and again after each further `end`.
+   */
+  private revive (): void {
+    if (this.closed || !this.keepAlive || this.reviveTimer !== undefined) return
+    if (!this.revivedSinceReady) {
+      this.revivedSinceReady = true
+      this.log?.warn({}, `session store: the Redis client stopped reconnecting by itself (${this.describe}); starting it again`)
+    }
+    this.reviveTimer = setTimeout(() => {
+      this.reviveTimer = undefined
+      if (this.closed || this.client.status !== 'end') return
+      // A rejection ends the client again, and 'end' brings us back here.
+      this.client.connect().catch(() => {})
+    }, REVIVE_AFTER_MS)
+    this.reviveTimer.unref()
   }
 
   sanitize (text: string): string {
@@ -370,6 +408,7 @@ class OwnClient extends BaseHandle {
       if (status === 'wait' || status === 'end') this.client.connect().catch(() => {})
     }, () => {
       // Unreachable at boot: stop the reconnect loop; the plugin fails the boot or falls back.
+      this.keepAlive = false
       this.client.disconnect()
     })
   }
@@ -377,6 +416,7 @@ class OwnClient extends BaseHandle {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.reviveTimer)
     this.removeListeners()
     const client = this.client
     if (client.status === 'ready') {
