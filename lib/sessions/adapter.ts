@@ -27,6 +27,7 @@ import { withTimeout } from './bounded'
 import { StoreUnavailableError } from './errors'
 import { RefusedSessionIdError, isValidSessionId, type SessionRecordStore } from './stores/types'
 import { SessionTooLargeError, sessionTooLarge, sizeSurelyOver } from './size-limit'
+import { BIG_SAVE_BYTES, HeapPressure, MemoryPressureError } from './heap-pressure'
 import { storeOpTimer, type StoreOp, type StoreOpTimer } from '../ops/store-ops'
 import { storedCookie, type LoadedSessions, type SessionChanges } from './patch'
 
@@ -124,6 +125,7 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
   const cookieMaxAgeMs = opts.cookieMaxAgeMs === undefined ? opts.ttlMs : opts.cookieMaxAgeMs
   // Metrics (lib/ops): decided once here; with metrics off nothing is timed.
   const timed: StoreOpTimer = storeOpTimer(store.kind) ?? ((_op, operation) => operation)
+  const heapPressure = new HeapPressure()
   const bounded = <T>(op: Promise<T>, what: StoreOp): Promise<T> =>
     timed(what, store.boundsItself === true ? op : withTimeout(op, bound, `${store.kind} ${what}`))
 
@@ -163,6 +165,23 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
         `session not saved: ${tooLarge.size}, over session-max-size (${tooLarge.limit} bytes; SESSION_MAX_SIZE); the request fails with 413`)
     }
     cb(tooLarge)
+  }
+
+  /**
+   * A big save while the heap is near its cap (heap-pressure.ts): refused with 503, logged once per
+   * episode. A small one always goes ahead.
+   */
+  let warnedPressure = false
+  const isBigSaveUnderPressure = (session: any): boolean => {
+    const near = heapPressure.nearCap()
+    if (near === null) { warnedPressure = false; return false }
+    if (typeof session !== 'object' || session === null || sizeSurelyOver(session, BIG_SAVE_BYTES, 'cookie') === 0) return false
+    if (!warnedPressure) {
+      warnedPressure = true
+      opts.log.warn({ store: store.kind, heapUsedMb: Math.round(near.usedMb), heapLimitMb: Math.round(near.limitMb) },
+        `session not saved: this process's heap is at ${Math.round(near.usedShare * 100)}% of its cap (${Math.round(near.usedMb)} of ${Math.round(near.limitMb)} MB); saves of sessions of ${BIG_SAVE_BYTES / 1024} KB or more fail with 503 until it is lower`)
+    }
+    return true
   }
 
   const writeWhole = (id: string, session: any, ttl: number, cb: Callback): void => {
@@ -214,6 +233,7 @@ export function toCallbackStore (store: SessionRecordStore, opts: AdapterOptions
         // A session that is certainly too large is refused before it is serialized at all.
         const atLeast = typeof session === 'object' && session !== null ? sizeSurelyOver(session, opts.maxSessionBytes, 'cookie') : 0
         if (atLeast > 0) { refuseTooLarge(session, new SessionTooLargeError(atLeast, opts.maxSessionBytes, false), cb); return }
+        if (isBigSaveUnderPressure(session)) { cb(new MemoryPressureError()); return }
         changes = patching?.changesOf(session)
       } catch (err) {
         // Not a store failure: the application put something unserializable in the session.
