@@ -59,7 +59,10 @@ t.test('a real server with a 128 MB heap: big saves 503 while the heap is near i
   t.match(await big.json(), { code: 'FST_SESSION_MEMORY_PRESSURE' })
   const small = await post('/note', 'POST', otherCookie)
   t.equal(small.status, 200, `another user's small save near the cap: saved (${small.status === 200 ? '' : await small.text()})`)
-  t.match(out, /session not saved: this process's heap is at \d+% of its cap \(\d+ of 128 MB\); saves of sessions of 64 KB or more fail with 503 until it is lower/, 'the log says why')
+  // The log line travels through the child's stdout pipe: wait for it (bounded), then check it.
+  const why = /session not saved: this process's heap is at \d+% of its cap \(\d+ of 128 MB\); saves of sessions of 64 KB or more fail with 503 until it is lower/
+  for (const until = Date.now() + 10_000; !why.test(out) && Date.now() < until;) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.match(out, why, 'the log says why')
 
   await post('/ballast', 'DELETE')
   let again = await post(`/grow?kb=${kb++}`)
