@@ -20,7 +20,7 @@
  *
  * A holder that died (crash, SIGKILL mid-write) leaves its lock behind. A holder keeps its lock
  * file open until it is renamed, so a waiter that has waited STALE_CHECK_AFTER_MS for a lock file
- * unchanged for SCAN_AFTER_MS asks whether any process still has that file open (open-anywhere.ts,
+ * unchanged for SCAN_AFTER_MS (200 ms) asks whether any process still has that file open (open-anywhere.ts,
  * /proc; one scan per lock file and process): if none does, the lock is broken at once. A lock older than `staleMs` (2 × timeoutMs + 1 s) is broken
  * whatever that says (no /proc; a holder in another pid namespace). A live holder never holds that
  * long: it checks its lease (`assertHeld`, at most timeoutMs) right before publishing and gives up
@@ -46,8 +46,12 @@ const FIRST_DELAY_MS = 1
 const MAX_DELAY_MS = 16
 /** A live holder keeps the lock ~1 ms; only a lock seen for this long is looked at closely. */
 const STALE_CHECK_AFTER_MS = 20
-/** …and only a lock file unchanged this long is looked for in every process (open-anywhere.ts). */
-const SCAN_AFTER_MS = 50
+/**
+ * …and only a lock file unchanged this long is looked for in every process (open-anywhere.ts):
+ * long enough that holders descheduled on a loaded machine are rarely scanned for (each scan costs
+ * the waiter's process a few ms), short against the store timeout (1 s by default).
+ */
+const SCAN_AFTER_MS = 200
 
 const link = promisify(fs.link)
 
