@@ -71,7 +71,7 @@ export async function fillFile (fd: number, data: Buffer, opts: AtomicWriteOptio
  * never followed. A missing directory (a shard removed by hand) is ENOENT: the store checks and
  * creates it again (file/store-dir.ts), a blind mkdir here could create it through a symlink.
  */
-async function openExclusive (file: string): Promise<number> {
+export async function openExclusive (file: string): Promise<number> {
   return await fdCalls.open(file, 'wx', 0o600)
 }
 

@@ -39,7 +39,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import { promisify } from 'node:util'
 import * as fdCalls from './fd-calls'
-import { renameWithRetry } from './atomic'
+import { openExclusive, renameWithRetry } from './atomic'
 import { isOpenAnywhere } from './open-anywhere'
 
 const FIRST_DELAY_MS = 1
@@ -135,13 +135,11 @@ async function publishLock (file: string, target: string, fd: number, deadline: 
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       if (await isNamedBy(target, fd)) return
-      if ((await fdCalls.fstat(fd)).nlink === 0 || Date.now() > deadline) throw err
-      await new Promise((resolve) => setTimeout(resolve, 1))
       // Renamed again only once the lock name is our file again (another holder's would be published).
-      while (!await isNamedBy(file, fd)) {
+      do {
         if ((await fdCalls.fstat(fd)).nlink === 0 || Date.now() > deadline) throw err
         await new Promise((resolve) => setTimeout(resolve, 1))
-      }
+      } while (!await isNamedBy(file, fd))
     }
   }
 }
@@ -155,7 +153,7 @@ async function isNamedBy (name: string, fd: number): Promise<boolean> {
 /** The created lock's descriptor (ours, kept open: see the header), or null when someone holds it. */
 async function tryCreate (file: string): Promise<number | null> {
   try {
-    return await fdCalls.open(file, 'wx', 0o600)
+    return await openExclusive(file)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return null
     // ENOENT: its shard directory was removed by hand; the store checks and creates it again
